@@ -1,0 +1,26 @@
+//! certlab: a certification harness for conferencing hardware.
+//!
+//! The crate is split the way a test lab thinks about a certification run
+//! (see `SPEC.md` in the shared folder and `docs/architecture.md`):
+//!
+//! - [`profile`]: what to test and the limits (declarative, versioned TOML).
+//! - [`station`]: the hardware behind small traits (rig, audio path, camera,
+//!   HID, control port), with the simulated station as an equal implementation.
+//! - [`sampling`]: the acquisition thread and the lock-free ring that carry
+//!   sample blocks from a source to the analysis.
+//! - [`measure`]: turns samples into shots and statistics. It never judges.
+//! - [`run`]: orchestrates the steps of a profile against a station.
+//! - [`report`]: the record: report.json, measurements.csv, raw captures.
+//! - [`cli`]: the `certlab` command line.
+
+pub mod cli;
+pub mod error;
+pub mod measure;
+pub mod profile;
+pub mod report;
+pub mod run;
+pub mod sampling;
+pub mod station;
+pub mod time;
+
+pub use error::{Error, ExitStatus, Result};
