@@ -8,7 +8,19 @@
 use std::time::Instant;
 
 /// Host monotonic time in nanoseconds since the station epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct HostTime(pub i64);
 
 impl HostTime {
@@ -28,7 +40,19 @@ impl HostTime {
 }
 
 /// Rig time: the rig's free-running microsecond counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct RigTime(pub u64);
 
 impl RigTime {

@@ -5,7 +5,9 @@
 //! produces shots, statistics and uncertainties; it never judges them against a
 //! limit (that is `profile::judge`) and never writes files (that is `report`).
 
+pub mod conformance;
 pub mod delay;
 pub mod onset;
+pub mod procedure;
 pub mod stats;
 pub mod stimulus;

@@ -1,1 +1,493 @@
-//! (being written)
+//! The record of a run: report.json, measurements.csv, raw data, and the verdict table.
+//!
+//! Owns the report's schema (`SCHEMA`), deriving step and run outcomes from
+//! measurements and verdicts, and writing the report directory atomically (each
+//! file through a temporary file and a rename, report.json last). It does not
+//! measure and does not decide limits; it records what `measure` and
+//! `profile::judge` produced.
+
+mod write;
+
+use serde::Serialize;
+
+use crate::measure::procedure::{Anomalies, Measurement, RequirementResult, Shot, K};
+use crate::measure::stats::Stats;
+use crate::profile::judge::{judge, LimitResult, Verdict};
+use crate::profile::{Profile, Step};
+use crate::station::{DeviceIdentity, RigInfo};
+
+pub use write::{create_report_dir, default_dir_name, write_files, AtomicFile};
+
+/// Version of report.json's layout.
+pub const SCHEMA: &str = "certlab-report/1";
+
+/// The notice every UNOFFICIAL report carries.
+pub const UNOFFICIAL_NOTICE: &str =
+    "Unofficial test results do not constitute a certification or endorsement by the program";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Error,
+    Aborted,
+}
+
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Error => "ERROR",
+            Outcome::Aborted => "ABORTED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum StepOutcome {
+    Pass,
+    Marginal,
+    Fail,
+    Error,
+    Skipped,
+}
+
+impl StepOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            StepOutcome::Pass => "PASS",
+            StepOutcome::Marginal => "MARGINAL",
+            StepOutcome::Fail => "FAIL",
+            StepOutcome::Error => "ERROR",
+            StepOutcome::Skipped => "SKIPPED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileRef {
+    pub id: String,
+    pub version: String,
+    pub sha256: String,
+    pub program: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Harness {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Harness {
+            name: "certlab",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StationRecord {
+    pub host: String,
+    pub os: &'static str,
+    pub arch: &'static str,
+    pub rig: RigInfo,
+    /// The scenario of a simulated station.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<Scenario>,
+}
+
+/// Quality of the rig clock synchronisation over the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClockSyncRecord {
+    /// Widest full width of the offset bound over the steps, µs.
+    pub bound_us: f64,
+    /// Rig clock rate against the host, ppm.
+    pub drift_ppm: f64,
+    /// Sync bursts after the first.
+    pub resyncs: u32,
+    pub exchanges: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShotCounts {
+    pub planned: u32,
+    pub measured: u32,
+    pub missed: u32,
+}
+
+/// One step's outcome and everything it rests on.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub id: String,
+    pub kind: &'static str,
+    pub title: String,
+    pub outcome: StepOutcome,
+    /// Why, when the outcome is not PASS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub unit: &'static str,
+    pub stats: Option<Stats>,
+    /// Expanded (k = 2) instrument uncertainty of each statistic, ms: the
+    /// widest shot uncertainty (clock-sync bound, detection, time stamps).
+    pub uncertainty_ms: Option<f64>,
+    /// Expanded uncertainty of the median as an estimate of the device's
+    /// median latency: instrument and sampling (k = 2), ms.
+    pub median_uncertainty_ms: Option<f64>,
+    pub limits: Vec<LimitResult>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requirements: Vec<RequirementResult>,
+    pub shots: ShotCounts,
+    pub anomalies: Anomalies,
+    /// Rate of the captured stream's clock against its time stamps, ppm.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_drift_ppm: Option<f64>,
+    pub started_at: String,
+    pub finished_at: String,
+    /// Raw data files of this step, relative to the report directory.
+    pub raw: Vec<String>,
+}
+
+/// report.json.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub marking: &'static str,
+    pub marking_reasons: Vec<String>,
+    pub notice: &'static str,
+    pub profile: ProfileRef,
+    pub vendor: String,
+    pub device: DeviceIdentity,
+    pub station: StationRecord,
+    pub clock_sync: ClockSyncRecord,
+    pub started_at: String,
+    pub finished_at: String,
+    pub harness: Harness,
+    pub steps: Vec<StepRecord>,
+}
+
+impl ProfileRef {
+    pub fn of(p: &Profile) -> Self {
+        ProfileRef {
+            id: p.id.clone(),
+            version: p.version.clone(),
+            sha256: p.sha256.clone(),
+            program: p.program.clone(),
+            title: p.title.clone(),
+        }
+    }
+}
+
+/// How a step ended, apart from its data.
+pub enum Ending {
+    /// It ran to the end (or stopped with an error the measurement reports).
+    Finished,
+    /// It was stopped by its timeout.
+    TimedOut(f64),
+    /// The operator aborted the run.
+    Aborted,
+}
+
+/// Judge a step's measurement and build its record.
+pub fn step_record(
+    step: &Step,
+    m: &Measurement,
+    ending: Ending,
+    started_at: String,
+    finished_at: String,
+    raw: Vec<String>,
+) -> StepRecord {
+    let values: Vec<f64> = m.shots.iter().filter_map(|s| s.value_ms).collect();
+    let stats = Stats::of(&values);
+    let shot_u: Vec<f64> = m.shots.iter().filter_map(|s| s.uncertainty_ms).collect();
+    let uncertainty_ms = shot_u.iter().copied().reduce(f64::max);
+    let median_uncertainty_ms = match (&stats, Stats::of(&shot_u)) {
+        (Some(s), Some(u)) => {
+            Some((u.median.powi(2) + (K * s.median_standard_error()).powi(2)).sqrt())
+        }
+        _ => None,
+    };
+    let limits = match &stats {
+        Some(s) => judge(&step.limits, s, uncertainty_ms.unwrap_or(0.0)),
+        None => Vec::new(),
+    };
+    let planned = if step.kind.is_latency() {
+        step.params.shots
+    } else {
+        m.shots.len() as u32
+    };
+    let missed = m.anomalies.missed_shots;
+    let (outcome, reason) = match ending {
+        Ending::Aborted => (
+            StepOutcome::Error,
+            Some("aborted by the operator (Ctrl-C)".to_string()),
+        ),
+        Ending::TimedOut(s) => (
+            StepOutcome::Error,
+            Some(format!(
+                "timed out after {s:.0} s (timeout_s in the profile)"
+            )),
+        ),
+        Ending::Finished => match &m.error {
+            Some(e) => (StepOutcome::Error, Some(e.clone())),
+            None => judge_finished(step, m, stats.as_ref(), &limits, missed),
+        },
+    };
+    StepRecord {
+        id: step.id.clone(),
+        kind: step.kind.name(),
+        title: step.title.clone(),
+        outcome,
+        reason,
+        unit: "ms",
+        stats,
+        uncertainty_ms,
+        median_uncertainty_ms,
+        limits,
+        requirements: m.requirements.clone(),
+        shots: ShotCounts {
+            planned,
+            measured: values.len() as u32,
+            missed,
+        },
+        anomalies: m.anomalies.clone(),
+        stream_drift_ppm: m.stream_drift_ppm,
+        started_at,
+        finished_at,
+        raw,
+    }
+}
+
+fn judge_finished(
+    step: &Step,
+    m: &Measurement,
+    stats: Option<&Stats>,
+    limits: &[LimitResult],
+    missed: u32,
+) -> (StepOutcome, Option<String>) {
+    let mut reasons = Vec::new();
+    let mut worst = Verdict::Pass;
+    let unmet: Vec<&RequirementResult> = m.requirements.iter().filter(|r| !r.met).collect();
+    if !unmet.is_empty() {
+        worst = Verdict::Fail;
+        for r in unmet {
+            reasons.push(format!("{} not met: {}", r.requirement, r.evidence));
+        }
+    }
+    if step.kind.is_latency() {
+        if missed > step.params.max_missed {
+            worst = Verdict::Fail;
+            reasons.push(format!(
+                "{missed} of {} shots were not detected (max_missed {})",
+                m.shots.len(),
+                step.params.max_missed
+            ));
+        }
+        if stats.is_none() {
+            worst = Verdict::Fail;
+            reasons.push("no shot was measured".into());
+        }
+    }
+    for l in limits {
+        worst = worst.max(l.verdict);
+        if l.verdict != Verdict::Pass {
+            reasons.push(l.reason.clone());
+        }
+    }
+    let outcome = match worst {
+        Verdict::Pass => StepOutcome::Pass,
+        Verdict::Marginal => StepOutcome::Marginal,
+        Verdict::Fail => StepOutcome::Fail,
+    };
+    (outcome, (!reasons.is_empty()).then(|| reasons.join("; ")))
+}
+
+/// A step that did not run.
+pub fn skipped_record(step: &Step, why: &str, at: &str) -> StepRecord {
+    StepRecord {
+        id: step.id.clone(),
+        kind: step.kind.name(),
+        title: step.title.clone(),
+        outcome: StepOutcome::Skipped,
+        reason: Some(why.to_string()),
+        unit: "ms",
+        stats: None,
+        uncertainty_ms: None,
+        median_uncertainty_ms: None,
+        limits: Vec::new(),
+        requirements: Vec::new(),
+        shots: ShotCounts {
+            planned: if step.kind.is_latency() {
+                step.params.shots
+            } else {
+                0
+            },
+            measured: 0,
+            missed: 0,
+        },
+        anomalies: Anomalies::default(),
+        stream_drift_ppm: None,
+        started_at: at.to_string(),
+        finished_at: at.to_string(),
+        raw: Vec::new(),
+    }
+}
+
+/// The run's outcome from its steps' and how it ended.
+pub fn overall(steps: &[StepRecord], aborted: bool) -> Outcome {
+    if aborted {
+        Outcome::Aborted
+    } else if steps.iter().any(|s| s.outcome == StepOutcome::Error) {
+        Outcome::Error
+    } else if steps.iter().any(|s| s.outcome == StepOutcome::Fail) {
+        Outcome::Fail
+    } else {
+        Outcome::Pass
+    }
+}
+
+/// The verdict table printed at the end of a run.
+pub fn verdict_table(r: &Report) -> String {
+    let mut rows: Vec<[String; 6]> = vec![[
+        "STEP".into(),
+        "KIND".into(),
+        "STATISTIC".into(),
+        "VALUE".into(),
+        "LIMIT".into(),
+        "OUTCOME".into(),
+    ]];
+    for s in &r.steps {
+        let u = s
+            .uncertainty_ms
+            .map(|u| format!(" ± {u:.3}"))
+            .unwrap_or_default();
+        if s.limits.is_empty() {
+            let (stat, value) = if !s.requirements.is_empty() {
+                let met = s.requirements.iter().filter(|q| q.met).count();
+                (
+                    "requirements".to_string(),
+                    format!("{met}/{} met", s.requirements.len()),
+                )
+            } else {
+                ("-".to_string(), "-".to_string())
+            };
+            rows.push([
+                s.id.clone(),
+                s.kind.into(),
+                stat,
+                value,
+                "-".into(),
+                s.outcome.name().into(),
+            ]);
+        }
+        for (i, l) in s.limits.iter().enumerate() {
+            let unit = l.limit.unit.name();
+            let bound = match (l.limit.min, l.limit.max) {
+                (Some(a), Some(b)) => format!("{a}..{b} {unit}"),
+                (None, Some(b)) => format!("<= {b} {unit}"),
+                (Some(a), None) => format!(">= {a} {unit}"),
+                (None, None) => "-".into(),
+            };
+            let per = l.limit.unit.to_ms();
+            let uu = s
+                .uncertainty_ms
+                .map(|u| format!(" ± {:.3}", u / per))
+                .unwrap_or_default();
+            let _ = &u;
+            rows.push([
+                if i == 0 { s.id.clone() } else { String::new() },
+                if i == 0 { s.kind.into() } else { String::new() },
+                l.limit.statistic.name().into(),
+                format!("{:.3}{uu} {unit}", l.value),
+                bound,
+                if s.limits.len() > 1 {
+                    format!("{:?}", l.verdict).to_uppercase()
+                } else {
+                    s.outcome.name().into()
+                },
+            ]);
+        }
+        if s.limits.len() > 1
+            || (!s.limits.is_empty()
+                && s.outcome != StepOutcome::Pass
+                && s.limits.iter().all(|l| l.verdict == Verdict::Pass))
+        {
+            rows.push([
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                "step".into(),
+                s.outcome.name().into(),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    for s in &r.steps {
+        if let Some(why) = &s.reason {
+            out.push_str(&format!("{} {}: {why}\n", s.id, s.outcome.name()));
+        }
+    }
+    out.push_str(&format!("\nOUTCOME: {}", r.outcome.name()));
+    if let Some(why) = &r.reason {
+        out.push_str(&format!(" ({why})"));
+    }
+    out.push_str(&format!("\nMARKING: {} — {}\n", r.marking, r.notice));
+    out
+}
+
+/// One row of measurements.csv.
+pub fn csv_rows(
+    step: &Step,
+    shots: &[Shot],
+    utc_of: &dyn Fn(crate::time::HostTime) -> String,
+) -> Vec<[String; 8]> {
+    shots
+        .iter()
+        .map(|s| {
+            [
+                step.id.clone(),
+                s.index.to_string(),
+                s.value_ms.map(|v| format!("{v:.6}")).unwrap_or_default(),
+                "ms".into(),
+                s.uncertainty_ms
+                    .map(|v| format!("{v:.6}"))
+                    .unwrap_or_default(),
+                utc_of(s.emitted),
+                if s.value_ms.is_some() {
+                    "measured"
+                } else {
+                    "missed"
+                }
+                .into(),
+                s.detail.clone(),
+            ]
+        })
+        .collect()
+}

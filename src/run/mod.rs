@@ -1,1 +1,331 @@
-//! (being written)
+//! Running a profile against a station.
+//!
+//! Owns the order of steps, their timeouts, cancellation (Ctrl-C gives ABORTED
+//! and keeps the data gathered so far), progress bars, the run log, and
+//! handing each step's measurement to `profile::judge` and `report`. The steps
+//! run on blocking threads under a tokio runtime that watches the clock and the
+//! signal. It does no signal processing and writes files only through `report`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::Digest;
+
+use crate::measure::procedure::{self, Ctx, Measurement};
+use crate::profile::Profile;
+use crate::report::{self, AtomicFile, ClockSyncRecord, Ending, Report, StationRecord, StepRecord};
+use crate::station::sync::ClockSync;
+use crate::station::{self, Station};
+use crate::time::HostTime;
+use crate::{Error, Result};
+
+/// What `certlab run` was asked to do.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub profile: Profile,
+    pub device: String,
+    pub rig: Option<String>,
+    pub scenario: Option<PathBuf>,
+    pub vendor: String,
+    pub out: Option<PathBuf>,
+    /// Reports root when `out` is not given.
+    pub reports_root: PathBuf,
+    /// Show progress bars (when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// The result of a run: the report and where it was written.
+pub struct RunSummary {
+    pub report: Report,
+    pub dir: PathBuf,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Maps host time to UTC for the record.
+#[derive(Clone, Copy)]
+struct WallClock {
+    host: HostTime,
+    utc: DateTime<Utc>,
+}
+
+impl WallClock {
+    fn of(&self, t: HostTime) -> String {
+        rfc3339(self.utc + chrono::Duration::nanoseconds(t.0 - self.host.0))
+    }
+}
+
+/// Run a profile. Errors are for runs that could not start; a run that
+/// starts always ends with a report, whatever its outcome.
+pub fn execute(opts: RunOptions) -> Result<RunSummary> {
+    validate_vendor(&opts.vendor)?;
+    let station = station::open(&opts.device, opts.rig.as_deref(), opts.scenario.as_deref())?;
+    let started = Utc::now();
+    let dir = match &opts.out {
+        Some(d) => d.clone(),
+        None => opts.reports_root.join(report::default_dir_name(
+            started,
+            &opts.profile.id,
+            &opts.device,
+        )),
+    };
+    report::create_report_dir(&dir)?;
+    let _log = init_log(&dir);
+    tracing::info!(profile = %opts.profile.id, version = %opts.profile.version, sha256 = %opts.profile.sha256, device = %opts.device, "run started");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Harness(format!("cannot start the runtime: {e}")))?;
+    let report = rt.block_on(run_steps(&opts, station, &dir, started))?;
+    Ok(RunSummary { report, dir })
+}
+
+fn validate_vendor(v: &str) -> Result<()> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadInput(format!(
+            "bad --vendor {v:?}: use the vendor id the program assigned (letters, digits, '-', '_', '.')"
+        )))
+    }
+}
+
+struct LogGuard;
+
+/// Send the run's log to run.log in the report directory.
+fn init_log(dir: &std::path::Path) -> Option<LogGuard> {
+    let file = std::fs::File::create(dir.join("run.log")).ok()?;
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).ok()?;
+    Some(LogGuard)
+}
+
+async fn run_steps(
+    opts: &RunOptions,
+    mut station: Station,
+    dir: &std::path::Path,
+    started: DateTime<Utc>,
+) -> Result<Report> {
+    let wall = WallClock {
+        host: station.clock.now(),
+        utc: started,
+    };
+    let mut sync = ClockSync::new();
+    let rig_info = station.rig.info();
+    let identity = station.identity.clone();
+    let scenario = station.scenario.clone();
+    let profile = &opts.profile;
+    let abort = Arc::new(AtomicBool::new(false));
+    let mut records: Vec<StepRecord> = Vec::new();
+    let mut csv_rows: Vec<[String; 8]> = Vec::new();
+    let mut bursts = 0u32;
+    let mut bound_us: f64 = 0.0;
+    let mut stop_reason: Option<String> = None;
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    for (i, step) in profile.steps.iter().enumerate() {
+        if let Some(why) = &stop_reason {
+            records.push(report::skipped_record(
+                step,
+                why,
+                &wall.of(station.clock.now()),
+            ));
+            continue;
+        }
+        let step_start = wall.of(station.clock.now());
+        tracing::info!(step = %step.id, kind = step.kind.name(), "step started");
+        let cancel = Arc::new(AtomicBool::new(false));
+        let bar = progress_bar(opts.progress, step, i, profile.steps.len());
+        let seed = u64::from_le_bytes(
+            sha2::Sha256::digest(format!("{}/{}", profile.sha256, step.id)).as_slice()[..8]
+                .try_into()
+                .unwrap_or([0; 8]),
+        );
+        let task = {
+            let cancel = cancel.clone();
+            let step = step.clone();
+            let bar = bar.clone();
+            let mut sync_moved = std::mem::take(&mut sync);
+            tokio::task::spawn_blocking(move || {
+                let progress = move |n: u64| bar.set_position(n);
+                let mut ctx = Ctx {
+                    station: &mut station,
+                    sync: &mut sync_moved,
+                    cancel: &cancel,
+                    progress: &progress,
+                    seed,
+                };
+                let m = procedure::run(&step, &mut ctx);
+                (station, sync_moved, m)
+            })
+        };
+        tokio::pin!(task);
+        let timeout = tokio::time::sleep(Duration::from_secs_f64(step.params.timeout_s));
+        tokio::pin!(timeout);
+        let mut ending = Ending::Finished;
+        let joined = loop {
+            tokio::select! {
+                r = &mut task => break r,
+                _ = &mut timeout, if matches!(ending, Ending::Finished) => {
+                    tracing::warn!(step = %step.id, "step timed out");
+                    ending = Ending::TimedOut(step.params.timeout_s);
+                    cancel.store(true, Ordering::Relaxed);
+                }
+                _ = &mut ctrl_c, if !abort.load(Ordering::Relaxed) => {
+                    tracing::warn!(step = %step.id, "aborted by the operator");
+                    eprintln!("\ncertlab: aborting; keeping the data gathered so far…");
+                    abort.store(true, Ordering::Relaxed);
+                    ending = Ending::Aborted;
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+        };
+        bar.finish_and_clear();
+        let (st, sy, m): (Station, ClockSync, Measurement) =
+            joined.map_err(|e| Error::Harness(format!("step {} crashed: {e}", step.id)))?;
+        station = st;
+        sync = sy;
+        bursts += m.anomalies.sync_bursts;
+        if let Some(est) = &m.sync {
+            bound_us = bound_us.max(est.bound_us());
+        }
+        let raw = report::write_files(dir, &m.raw).map_err(|e| {
+            Error::Harness(format!("cannot write raw data of step {}: {e}", step.id))
+        })?;
+        let rec = report::step_record(
+            step,
+            &m,
+            ending,
+            step_start,
+            wall.of(station.clock.now()),
+            raw,
+        );
+        tracing::info!(step = %step.id, outcome = rec.outcome.name(), reason = ?rec.reason, "step finished");
+        csv_rows.extend(report::csv_rows(step, &m.shots, &|t| wall.of(t)));
+        if abort.load(Ordering::Relaxed) {
+            stop_reason = Some("skipped: the run was aborted".into());
+        } else if rec.outcome == report::StepOutcome::Error {
+            stop_reason = Some(format!("skipped: step {} ended in ERROR", step.id));
+        }
+        records.push(rec);
+    }
+    let aborted = abort.load(Ordering::Relaxed);
+    let outcome = report::overall(&records, aborted);
+    let reason = if aborted {
+        Some("aborted by the operator (Ctrl-C)".to_string())
+    } else {
+        records
+            .iter()
+            .find(|r| r.outcome == report::StepOutcome::Error)
+            .map(|r| format!("step {}: {}", r.id, r.reason.clone().unwrap_or_default()))
+    };
+    let est = sync.estimate();
+    let report = Report {
+        schema: report::SCHEMA,
+        outcome,
+        reason,
+        marking: "UNOFFICIAL",
+        marking_reasons: vec!["the report is not signed: signing is not implemented yet".into()],
+        notice: report::UNOFFICIAL_NOTICE,
+        profile: report::ProfileRef::of(profile),
+        vendor: opts.vendor.clone(),
+        device: identity,
+        station: StationRecord {
+            host: hostname(),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+            rig: rig_info,
+            scenario: scenario.map(|(p, sha)| report::Scenario {
+                path: p.to_string_lossy().into_owned(),
+                sha256: sha,
+            }),
+        },
+        clock_sync: ClockSyncRecord {
+            bound_us,
+            drift_ppm: est.map(|e| e.drift_ppm).unwrap_or(0.0),
+            resyncs: bursts.saturating_sub(1),
+            exchanges: sync.len(),
+        },
+        started_at: rfc3339(started),
+        finished_at: wall.of(station.clock.now()),
+        harness: report::Harness::default(),
+        steps: records,
+    };
+    write_record(dir, &report, &csv_rows)?;
+    tracing::info!(outcome = report.outcome.name(), "run finished");
+    Ok(report)
+}
+
+fn write_record(dir: &std::path::Path, report: &Report, rows: &[[String; 8]]) -> Result<()> {
+    let io = |what: &str, e: &dyn std::fmt::Display| {
+        Error::Harness(format!("cannot write {what} in {}: {e}", dir.display()))
+    };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "step",
+        "shot",
+        "value",
+        "unit",
+        "uncertainty",
+        "timestamp",
+        "status",
+        "detail",
+    ])
+    .map_err(|e| io("measurements.csv", &e))?;
+    for r in rows {
+        w.write_record(r).map_err(|e| io("measurements.csv", &e))?;
+    }
+    let bytes = w.into_inner().map_err(|e| io("measurements.csv", &e))?;
+    AtomicFile::write(&dir.join("measurements.csv"), &bytes)
+        .map_err(|e| io("measurements.csv", &e))?;
+    let json = serde_json::to_vec_pretty(report).map_err(|e| io("report.json", &e))?;
+    // report.json goes last: when it is there, everything it names is there.
+    AtomicFile::write(&dir.join("report.json"), &json).map_err(|e| io("report.json", &e))?;
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn progress_bar(enabled: bool, step: &crate::profile::Step, i: usize, n: usize) -> ProgressBar {
+    let len = if step.kind.is_latency() {
+        step.params.shots as u64
+    } else if !step.params.commands.is_empty() {
+        step.params.commands.len() as u64
+    } else {
+        step.params.requirements.len() as u64
+    };
+    let target = if enabled {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    bar.set_style(
+        ProgressStyle::with_template("[{prefix}] {msg:<28} {bar:30} {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(format!("{}/{}", i + 1, n));
+    bar.set_message(step.id.clone());
+    bar
+}

@@ -1,1 +1,283 @@
-//! (being written)
+//! The station: the hardware behind small traits.
+//!
+//! Owns the traits a measurement drives — [`Rig`], [`AudioPath`], [`Camera`],
+//! [`HidInput`], [`ControlPort`] — the device identity, device specs
+//! (`sim[:CLASS]`, `usb:VID:PID[:SERIAL]`, `serial:PATH`), the clock
+//! synchronisation with the rig ([`sync`]), and opening a station. Real and
+//! simulated implementations are equals behind the same traits. It measures
+//! nothing and judges nothing.
+
+pub mod sim;
+pub mod sync;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::profile::DeviceClass;
+use crate::sampling::BlockSource;
+use crate::time::{HostClock, HostTime, RigTime};
+use crate::{Error, Result};
+
+/// A failure of a station part while a measurement drives it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StationError {
+    #[error("device disconnected: {0}")]
+    Disconnected(String),
+    #[error("rig error: {0}")]
+    Rig(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type StationResult<T> = std::result::Result<T, StationError>;
+
+/// One clock-sync exchange: the host sent at `host_send`, the rig stamped
+/// `rig` on receipt, and the host received the reply at `host_recv`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SyncExchange {
+    pub host_send: HostTime,
+    pub rig: RigTime,
+    pub host_recv: HostTime,
+}
+
+/// What a rig says about itself in its handshake.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RigInfo {
+    pub kind: String,
+    pub serial: String,
+    pub firmware: String,
+    pub protocol: u32,
+    /// Sample rate of the reference microphone stream, Hz.
+    pub mic_sample_rate: u32,
+    /// Delay of the rig's acoustic loopback (microphone to speaker), µs, calibrated.
+    pub loopback_delay_us: u64,
+}
+
+/// The measurement instrument: reference microphone and speaker, photodiode,
+/// LED and button actuator, on its own microsecond clock.
+pub trait Rig: Send {
+    fn info(&self) -> RigInfo;
+    /// One clock-sync exchange.
+    fn sync_exchange(&mut self) -> StationResult<SyncExchange>;
+    /// Play `samples` (at `sample_rate`) through the reference speaker at rig time `at`.
+    fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> StationResult<()>;
+    /// Light the LED at rig time `at` for `duration_us`.
+    fn flash_led(&mut self, at: RigTime, duration_us: u64) -> StationResult<()>;
+    /// Press the button actuator at rig time `at`, holding it for `hold_us`.
+    fn press_button(&mut self, at: RigTime, hold_us: u64) -> StationResult<()>;
+    /// Route the reference microphone to the reference speaker (for round trips).
+    fn set_loopback(&mut self, on: bool) -> StationResult<()>;
+    /// The reference microphone stream, stamped in rig time (ns = µs × 1000).
+    fn mic_stream(&mut self) -> StationResult<Box<dyn BlockSource>>;
+}
+
+/// The host's audio connection to the DUT (USB audio class).
+pub trait AudioPath: Send {
+    fn sample_rate(&self) -> u32;
+    /// The DUT's capture stream (what its microphone sends), stamped in host time.
+    fn capture_stream(&mut self) -> StationResult<Box<dyn BlockSource>>;
+    /// Play `samples` to the DUT so that the first reaches it at host time `at`.
+    fn play(&mut self, samples: Arc<[f32]>, at: HostTime) -> StationResult<()>;
+}
+
+/// A camera frame's luma plane with its host arrival time.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub seq: u64,
+    pub host_time: HostTime,
+    pub width: u32,
+    pub height: u32,
+    pub luma: Vec<u8>,
+}
+
+/// The DUT's camera (USB video class).
+pub trait Camera: Send {
+    fn start(&mut self) -> StationResult<()>;
+    /// The next frame, or `None` after `timeout` with none.
+    fn next_frame(&mut self, timeout: Duration) -> StationResult<Option<Frame>>;
+    fn stop(&mut self) -> StationResult<()>;
+}
+
+/// A decoded HID input change with its host arrival time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HidEvent {
+    pub host_time: HostTime,
+    pub usage_page: u16,
+    pub usage: u16,
+    pub value: i32,
+}
+
+/// The DUT's HID interface (telephony buttons).
+pub trait HidInput: Send {
+    /// The next input change, or `None` after `timeout` with none.
+    fn next_event(&mut self, timeout: Duration) -> StationResult<Option<HidEvent>>;
+}
+
+/// A line-oriented serial control port (room systems).
+pub trait ControlPort: Send {
+    /// Send one command line; returns the host time it was written.
+    fn send_line(&mut self, line: &str) -> StationResult<HostTime>;
+    /// The next reply line and its host arrival time, or `None` after `timeout`.
+    fn read_line(&mut self, timeout: Duration) -> StationResult<Option<(String, HostTime)>>;
+}
+
+/// What the device says it offers, as read from its descriptors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Capabilities {
+    pub audio_playback: bool,
+    pub audio_capture: bool,
+    pub playback_rates: Vec<u32>,
+    pub capture_rates: Vec<u32>,
+    /// (usage page, usage) pairs of the HID report descriptors.
+    pub hid_usages: Vec<(u16, u16)>,
+    pub video_modes: Vec<VideoMode>,
+    pub serial_port: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VideoMode {
+    pub format: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+}
+
+/// Who the DUT is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceIdentity {
+    /// The spec it was opened with, e.g. `sim:headset`.
+    pub spec: String,
+    pub class: DeviceClass,
+    /// 4 lowercase hex digits.
+    pub vid: String,
+    pub pid: String,
+    pub serial: String,
+    /// bcdDevice as "MM.mm".
+    pub firmware: String,
+    pub manufacturer: String,
+    pub product: String,
+    pub simulated: bool,
+    #[serde(skip)]
+    pub capabilities: Capabilities,
+}
+
+/// The DUT's interfaces. A device has only those of its class.
+#[derive(Default)]
+pub struct Dut {
+    pub audio: Option<Box<dyn AudioPath>>,
+    pub camera: Option<Box<dyn Camera>>,
+    pub hid: Option<Box<dyn HidInput>>,
+    pub control: Option<Box<dyn ControlPort>>,
+}
+
+/// A station ready to run: the clock, the rig and the DUT.
+pub struct Station {
+    pub clock: HostClock,
+    pub identity: DeviceIdentity,
+    pub rig: Box<dyn Rig>,
+    pub dut: Dut,
+    /// For a simulated station: the scenario file and its SHA-256.
+    pub scenario: Option<(PathBuf, String)>,
+}
+
+/// A parsed `--device` spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Sim(DeviceClass),
+    Usb {
+        vid: u16,
+        pid: u16,
+        serial: Option<String>,
+    },
+    Serial(PathBuf),
+}
+
+impl DeviceSpec {
+    pub fn parse(s: &str) -> Result<DeviceSpec> {
+        let bad = |why: &str| {
+            Error::BadInput(format!(
+                "bad device spec {s:?}: {why} (expected sim[:CLASS], usb:VID:PID[:SERIAL] or serial:PATH)"
+            ))
+        };
+        if s == "sim" {
+            return Ok(DeviceSpec::Sim(DeviceClass::Speakerphone));
+        }
+        if let Some(class) = s.strip_prefix("sim:") {
+            return DeviceClass::parse(class).map(DeviceSpec::Sim).ok_or_else(|| {
+                bad(&format!(
+                    "unknown simulated class {class:?}; the classes are speakerphone, headset, camera, room-system"
+                ))
+            });
+        }
+        if let Some(rest) = s.strip_prefix("usb:") {
+            let mut parts = rest.splitn(3, ':');
+            let hex = |p: Option<&str>, what: &str| -> Result<u16> {
+                let p = p.ok_or_else(|| bad(&format!("missing {what}")))?;
+                if p.len() != 4 {
+                    return Err(bad(&format!("{what} must be 4 hex digits")));
+                }
+                u16::from_str_radix(p, 16).map_err(|_| bad(&format!("{what} must be 4 hex digits")))
+            };
+            let vid = hex(parts.next(), "VID")?;
+            let pid = hex(parts.next(), "PID")?;
+            let serial = parts.next().filter(|x| !x.is_empty()).map(String::from);
+            return Ok(DeviceSpec::Usb { vid, pid, serial });
+        }
+        if let Some(path) = s.strip_prefix("serial:") {
+            if path.is_empty() {
+                return Err(bad("missing PATH"));
+            }
+            return Ok(DeviceSpec::Serial(PathBuf::from(path)));
+        }
+        Err(bad("unknown kind"))
+    }
+}
+
+/// Open the station for a device spec. `scenario` picks a simulated scenario file.
+pub fn open(
+    spec_text: &str,
+    rig: Option<&str>,
+    scenario: Option<&std::path::Path>,
+) -> Result<Station> {
+    let spec = DeviceSpec::parse(spec_text)?;
+    if let Some(r) = rig {
+        if r != "sim" {
+            return Err(Error::NotImplemented(format!(
+                "--rig {r}: talking to a rig over a serial port"
+            )));
+        }
+    }
+    match spec {
+        DeviceSpec::Sim(class) => sim::open(class, spec_text, scenario),
+        DeviceSpec::Usb { vid, pid, serial } => {
+            if scenario.is_some() {
+                return Err(Error::BadInput(
+                    "--scenario applies only to simulated devices (--device sim[:CLASS])".into(),
+                ));
+            }
+            Err(Error::Device(format!(
+                "no USB device matches {spec_text} (looked for {vid:04x}:{pid:04x}{}); `certlab devices` lists what is attached",
+                serial.map(|s| format!(" with serial {s:?}")).unwrap_or_default()
+            )))
+        }
+        DeviceSpec::Serial(path) => {
+            if scenario.is_some() {
+                return Err(Error::BadInput(
+                    "--scenario applies only to simulated devices (--device sim[:CLASS])".into(),
+                ));
+            }
+            if !path.exists() {
+                return Err(Error::Device(format!(
+                    "no serial port at {} (device spec {spec_text}); `certlab devices` lists the ports",
+                    path.display()
+                )));
+            }
+            Err(Error::NotImplemented(format!(
+                "--device {spec_text}: driving a room system over a serial port without a rig"
+            )))
+        }
+    }
+}

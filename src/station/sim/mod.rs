@@ -1,0 +1,758 @@
+//! The simulated station: a simulated DUT and rig behind the station traits.
+//!
+//! Owns the simulation of the physics between rig and DUT ([`medium`]), the
+//! DUT's behaviour (latency distributions, noise, clock drift, faults) and the
+//! rig's clock and link, all driven by a scenario file ([`scenario`]). True time
+//! is the host clock. The simulated parts really delay and degrade signals; the
+//! host learns latencies only by measuring them. It does not measure or judge.
+
+pub mod medium;
+pub mod scenario;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use self::medium::{Emission, Flash, Medium};
+use self::scenario::{Fault, Scenario};
+use super::{
+    AudioPath, Camera, Capabilities, ControlPort, DeviceIdentity, Dut, Frame, HidEvent, HidInput,
+    Rig, RigInfo, Station, StationError, StationResult, SyncExchange, VideoMode,
+};
+use crate::profile::DeviceClass;
+use crate::sampling::{Block, BlockSource, Read, SourceError, BLOCK_LEN};
+use crate::time::{HostClock, HostTime, RigTime};
+use crate::{Error, Result};
+
+/// The scenario a class uses when none is given.
+pub fn default_scenario(class: DeviceClass) -> PathBuf {
+    fixtures_dir()
+        .join("sim")
+        .join(format!("{}.toml", class.name()))
+}
+
+/// `CERTLAB_FIXTURES`, else `fixtures/` in the working directory, else the source tree's.
+pub fn fixtures_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CERTLAB_FIXTURES") {
+        return PathBuf::from(d);
+    }
+    let local = PathBuf::from("fixtures");
+    if local.join("sim").is_dir() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Open a simulated station of `class`.
+pub fn open(class: DeviceClass, spec: &str, scenario: Option<&Path>) -> Result<Station> {
+    let path = scenario
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| default_scenario(class));
+    let (sc, sha) = Scenario::load(&path)?;
+    if sc.class != class {
+        return Err(Error::BadInput(format!(
+            "scenario {} simulates a {}, but the device spec {spec} asks for a {}",
+            path.display(),
+            sc.class.name(),
+            class.name()
+        )));
+    }
+    let clock = HostClock::new();
+    let world = Arc::new(World::new(sc.clone(), clock));
+    let identity = identity_of(&sc, spec);
+    let has_audio = matches!(
+        class,
+        DeviceClass::Speakerphone | DeviceClass::Headset | DeviceClass::RoomSystem
+    );
+    let has_video = matches!(class, DeviceClass::Camera | DeviceClass::RoomSystem);
+    let has_hid = !identity.capabilities.hid_usages.is_empty();
+    let dut = Dut {
+        audio: has_audio.then(|| {
+            Box::new(SimAudio {
+                world: world.clone(),
+            }) as Box<dyn AudioPath>
+        }),
+        camera: has_video.then(|| Box::new(SimCamera::new(world.clone())) as Box<dyn Camera>),
+        hid: has_hid.then(|| {
+            Box::new(SimHid {
+                world: world.clone(),
+            }) as Box<dyn HidInput>
+        }),
+        control: (class == DeviceClass::RoomSystem).then(|| {
+            Box::new(SimControl {
+                world: world.clone(),
+            }) as Box<dyn ControlPort>
+        }),
+    };
+    let rig = Box::new(SimRig::new(world.clone()));
+    Ok(Station {
+        clock,
+        identity,
+        rig,
+        dut,
+        scenario: Some((path, sha)),
+    })
+}
+
+fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {
+    let c = &sc.capabilities;
+    DeviceIdentity {
+        spec: spec.to_string(),
+        class: sc.class,
+        vid: sc.identity.vid.to_lowercase(),
+        pid: sc.identity.pid.to_lowercase(),
+        serial: sc.identity.serial.clone(),
+        firmware: sc.identity.firmware.clone(),
+        manufacturer: sc.identity.manufacturer.clone(),
+        product: sc.identity.product.clone(),
+        simulated: true,
+        capabilities: Capabilities {
+            audio_playback: c.audio_playback,
+            audio_capture: c.audio_capture,
+            playback_rates: c.playback_rates.clone(),
+            capture_rates: c.capture_rates.clone(),
+            hid_usages: c
+                .hid_usages
+                .iter()
+                .filter_map(|u| scenario::parse_usage(u))
+                .collect(),
+            video_modes: c
+                .video_modes
+                .iter()
+                .map(|m| VideoMode {
+                    format: m.format.clone(),
+                    width: m.width,
+                    height: m.height,
+                    fps: m.fps,
+                })
+                .collect(),
+            serial_port: c.serial_port,
+        },
+    }
+}
+
+/// State shared by every simulated part.
+struct World {
+    sc: Scenario,
+    clock: HostClock,
+    medium: Mutex<Medium>,
+    /// The DUT's own random draws (latencies).
+    dut_rng: Mutex<StdRng>,
+    hid_queue: Mutex<VecDeque<(f64, (u16, u16, i32))>>,
+    control_queue: Mutex<VecDeque<(f64, String)>>,
+    control_state: Mutex<ControlState>,
+    disconnect_at: Option<f64>,
+    drop_probability: f64,
+}
+
+#[derive(Debug)]
+struct ControlState {
+    muted: bool,
+    volume: u32,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl World {
+    fn new(sc: Scenario, clock: HostClock) -> Self {
+        let disconnect_at = sc.faults.iter().find_map(|f| match f {
+            Fault::Disconnect { at_s } => Some(*at_s),
+            _ => None,
+        });
+        let drop_probability = sc
+            .faults
+            .iter()
+            .find_map(|f| match f {
+                Fault::DropBlocks { probability } => Some(*probability),
+                _ => None,
+            })
+            .unwrap_or(0.0);
+        World {
+            dut_rng: Mutex::new(StdRng::seed_from_u64(sc.seed)),
+            sc,
+            clock,
+            medium: Mutex::new(Medium::default()),
+            hid_queue: Mutex::new(VecDeque::new()),
+            control_queue: Mutex::new(VecDeque::new()),
+            control_state: Mutex::new(ControlState {
+                muted: false,
+                volume: 50,
+            }),
+            disconnect_at,
+            drop_probability,
+        }
+    }
+
+    fn now(&self) -> f64 {
+        self.clock.now().as_secs_f64()
+    }
+
+    /// Fails once the simulated DUT has been unplugged by `t`.
+    fn check_connected(&self, t: f64) -> StationResult<()> {
+        match self.disconnect_at {
+            Some(at) if t >= at => Err(StationError::Disconnected(format!(
+                "{} {} (serial {}) was unplugged {at:.1} s after the station opened (scenario fault)",
+                self.sc.identity.manufacturer, self.sc.identity.product, self.sc.identity.serial
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn rig_us(&self, t: f64) -> f64 {
+        let c = &self.sc.clocks;
+        (t * (1.0 + c.rig_drift_ppm * 1e-6) + c.rig_offset_s) * 1e6
+    }
+
+    fn true_of_rig(&self, r: RigTime) -> f64 {
+        let c = &self.sc.clocks;
+        (r.0 as f64 * 1e-6 - c.rig_offset_s) / (1.0 + c.rig_drift_ppm * 1e-6)
+    }
+
+    fn sleep_until(&self, t: f64) {
+        self.clock.sleep_until(HostTime::from_secs_f64(t));
+    }
+
+    /// A sound from the DUT's speaker; the rig may loop it back into the DUT.
+    fn dut_speaker(&self, e: Emission) {
+        let send = self.sc.latency.audio_send;
+        let mut m = lock(&self.medium);
+        if let Some(d) = m.loopback {
+            let mut looped = e.clone();
+            looped.t_start += d;
+            let lat = send.draw(&mut *lock(&self.dut_rng));
+            m.to_dut.push((looped, lat));
+        }
+        m.from_dut.push(e);
+    }
+}
+
+fn db(x: f64) -> f32 {
+    10f64.powf(x / 20.0) as f32
+}
+
+fn gaussian(rng: &mut StdRng) -> f32 {
+    rand_distr::Distribution::<f64>::sample(&rand_distr::StandardNormal, rng) as f32
+}
+
+// ---------------------------------------------------------------- rig
+
+struct SimRig {
+    world: Arc<World>,
+    link_rng: StdRng,
+}
+
+impl SimRig {
+    fn new(world: Arc<World>) -> Self {
+        let seed = world.sc.seed ^ 0x5249_4721;
+        SimRig {
+            world,
+            link_rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    fn link_delay(&mut self, range: [f64; 2]) -> f64 {
+        let l = &self.world.sc.link;
+        let mut d = self
+            .link_rng
+            .random_range(range[0]..=range[1].max(range[0]))
+            * 1e-6;
+        if self
+            .link_rng
+            .random_bool(l.stall_probability.clamp(0.0, 1.0))
+        {
+            d += self
+                .link_rng
+                .random_range(l.stall_ms[0]..=l.stall_ms[1].max(l.stall_ms[0]))
+                * 1e-3;
+        }
+        d
+    }
+
+    /// A command takes the up-link delay to reach the rig.
+    fn command(&mut self) -> StationResult<f64> {
+        let up = self.link_delay(self.world.sc.link.up_us);
+        let now = self.world.now();
+        self.world.sleep_until(now + up);
+        Ok(now + up)
+    }
+
+    fn schedule_time(&mut self, at: RigTime, what: &str) -> StationResult<f64> {
+        let arrived = self.command()?;
+        let t = self.world.true_of_rig(at);
+        if t < arrived {
+            return Err(StationError::Rig(format!(
+                "{what} scheduled for rig time {} µs arrived {:.1} ms late",
+                at.0,
+                (arrived - t) * 1e3
+            )));
+        }
+        Ok(t)
+    }
+}
+
+impl Rig for SimRig {
+    fn info(&self) -> RigInfo {
+        RigInfo {
+            kind: "simulated rig".into(),
+            serial: "SIM-RIG-0001".into(),
+            firmware: env!("CARGO_PKG_VERSION").into(),
+            protocol: 1,
+            mic_sample_rate: 48_000,
+            loopback_delay_us: 500,
+        }
+    }
+
+    fn sync_exchange(&mut self) -> StationResult<SyncExchange> {
+        let host_send = self.world.clock.now();
+        let up = self.link_delay(self.world.sc.link.up_us);
+        let down = self.link_delay(self.world.sc.link.down_us);
+        let stamp = self.world.rig_us(host_send.as_secs_f64() + up).floor() as u64;
+        self.world.sleep_until(host_send.as_secs_f64() + up + down);
+        Ok(SyncExchange {
+            host_send,
+            rig: RigTime(stamp),
+            host_recv: self.world.clock.now(),
+        })
+    }
+
+    fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> StationResult<()> {
+        let t = self.schedule_time(at, "play")?;
+        let w = &self.world;
+        let rate = sample_rate as f64 * (1.0 + w.sc.clocks.rig_drift_ppm * 1e-6);
+        let lat = w.sc.latency.audio_send.draw(&mut *lock(&w.dut_rng));
+        let mut m = lock(&w.medium);
+        m.prune(t - 2.0);
+        m.to_dut.push((
+            Emission {
+                t_start: t,
+                rate,
+                gain: 1.0,
+                samples,
+            },
+            lat,
+        ));
+        Ok(())
+    }
+
+    fn flash_led(&mut self, at: RigTime, duration_us: u64) -> StationResult<()> {
+        let t = self.schedule_time(at, "LED flash")?;
+        let mut m = lock(&self.world.medium);
+        m.prune(t - 2.0);
+        m.flashes.push(Flash {
+            on: t,
+            off: t + duration_us as f64 * 1e-6,
+        });
+        Ok(())
+    }
+
+    fn press_button(&mut self, at: RigTime, hold_us: u64) -> StationResult<()> {
+        let t = self.schedule_time(at, "button press")?;
+        let w = &self.world;
+        let usages = &w.sc.capabilities.hid_usages;
+        // The actuator sits on the hook-switch button when the device has one.
+        let Some((page, usage)) = usages
+            .iter()
+            .filter_map(|u| scenario::parse_usage(u))
+            .find(|&(p, u)| (p, u) == (0x0b, 0x20))
+            .or_else(|| usages.first().and_then(|u| scenario::parse_usage(u)))
+        else {
+            return Ok(());
+        };
+        let (down, up) = {
+            let mut rng = lock(&w.dut_rng);
+            (
+                w.sc.latency.hid.draw(&mut *rng),
+                w.sc.latency.hid.draw(&mut *rng),
+            )
+        };
+        let mut q = lock(&w.hid_queue);
+        q.push_back((t + down, (page, usage, 1)));
+        q.push_back((t + hold_us as f64 * 1e-6 + up, (page, usage, 0)));
+        q.make_contiguous().sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(())
+    }
+
+    fn set_loopback(&mut self, on: bool) -> StationResult<()> {
+        self.command()?;
+        let d = self.info().loopback_delay_us as f64 * 1e-6;
+        lock(&self.world.medium).loopback = on.then_some(d);
+        Ok(())
+    }
+
+    fn mic_stream(&mut self) -> StationResult<Box<dyn BlockSource>> {
+        self.command()?;
+        let w = self.world.clone();
+        let start_us = w.rig_us(w.now() + 0.002).ceil();
+        let seed = w.sc.seed ^ 0x4d49_43;
+        Ok(Box::new(RigMic {
+            rate: self.info().mic_sample_rate,
+            start_us,
+            n: 0,
+            seq: 0,
+            gain: db(w.sc.audio.rig_mic_gain_db),
+            noise: db(w.sc.audio.rig_mic_noise_dbfs),
+            rng: StdRng::seed_from_u64(seed),
+            world: w,
+        }))
+    }
+}
+
+/// The rig's reference microphone: sampled on the rig's clock, stamped in rig time.
+struct RigMic {
+    world: Arc<World>,
+    rate: u32,
+    start_us: f64,
+    n: u64,
+    seq: u64,
+    gain: f32,
+    noise: f32,
+    rng: StdRng,
+}
+
+impl BlockSource for RigMic {
+    fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
+    fn read_block(&mut self, out: &mut Block) -> std::result::Result<Read, SourceError> {
+        let us_per = 1e6 / self.rate as f64;
+        let rig_first = self.start_us + self.n as f64 * us_per;
+        let w = &*self.world;
+        let t_end = w.true_of_rig(RigTime((rig_first + BLOCK_LEN as f64 * us_per) as u64));
+        w.sleep_until(t_end);
+        {
+            let m = lock(&w.medium);
+            for (j, slot) in out.data.iter_mut().enumerate() {
+                let t = w.true_of_rig(RigTime(0))
+                    + (rig_first + j as f64 * us_per) * 1e-6
+                        / (1.0 + w.sc.clocks.rig_drift_ppm * 1e-6);
+                let mut v = 0.0;
+                for e in &m.from_dut {
+                    v += e.value_at(t);
+                }
+                *slot = self.gain * v + self.noise * gaussian(&mut self.rng);
+            }
+        }
+        out.seq = self.seq;
+        out.t_first_ns = (rig_first * 1e3).round() as i64;
+        out.len = BLOCK_LEN as u16;
+        out.corrupt = false;
+        self.seq += 1;
+        self.n += BLOCK_LEN as u64;
+        Ok(Read::Block)
+    }
+}
+
+// ---------------------------------------------------------------- DUT audio
+
+struct SimAudio {
+    world: Arc<World>,
+}
+
+impl AudioPath for SimAudio {
+    fn sample_rate(&self) -> u32 {
+        48_000
+    }
+
+    fn capture_stream(&mut self) -> StationResult<Box<dyn BlockSource>> {
+        let w = self.world.clone();
+        w.check_connected(w.now())?;
+        let a = &w.sc.audio;
+        Ok(Box::new(DutCapture {
+            t0: w.now() + 0.001,
+            rate: 48_000.0 * (1.0 + w.sc.clocks.dut_audio_drift_ppm * 1e-6),
+            n: 0,
+            seq: 0,
+            gain: db(a.capture_gain_db) * a.capture_polarity as f32,
+            noise: db(a.capture_noise_dbfs),
+            jitter_ns: w.sc.clocks.stamp_jitter_us * 1e3,
+            rng: StdRng::seed_from_u64(w.sc.seed ^ 0xCA97),
+            world: w,
+        }))
+    }
+
+    fn play(&mut self, samples: Arc<[f32]>, at: HostTime) -> StationResult<()> {
+        let w = &self.world;
+        w.check_connected(w.now())?;
+        let lat = w.sc.latency.audio_receive.draw(&mut *lock(&w.dut_rng));
+        let rate = 48_000.0 * (1.0 + w.sc.clocks.dut_audio_drift_ppm * 1e-6);
+        w.dut_speaker(Emission {
+            t_start: at.as_secs_f64() + lat,
+            rate,
+            gain: 1.0,
+            samples,
+        });
+        Ok(())
+    }
+}
+
+/// The DUT's microphone path as the host sees it: samples on the DUT's clock,
+/// stamped by the host on arrival.
+struct DutCapture {
+    world: Arc<World>,
+    t0: f64,
+    rate: f64,
+    n: u64,
+    seq: u64,
+    gain: f32,
+    noise: f32,
+    jitter_ns: f64,
+    rng: StdRng,
+}
+
+impl BlockSource for DutCapture {
+    fn sample_rate(&self) -> u32 {
+        48_000
+    }
+
+    fn read_block(&mut self, out: &mut Block) -> std::result::Result<Read, SourceError> {
+        let w = &*self.world;
+        loop {
+            let t_first = self.t0 + self.n as f64 / self.rate;
+            let t_end = self.t0 + (self.n + BLOCK_LEN as u64) as f64 / self.rate;
+            w.sleep_until(t_end);
+            if let Err(StationError::Disconnected(why)) = w.check_connected(t_end) {
+                return Err(SourceError::Disconnected(why));
+            }
+            let seq = self.seq;
+            self.seq += 1;
+            self.n += BLOCK_LEN as u64;
+            if w.drop_probability > 0.0 && self.rng.random_bool(w.drop_probability) {
+                continue; // the device lost this block; the host sees a sequence gap
+            }
+            {
+                let m = lock(&w.medium);
+                for (j, slot) in out.data.iter_mut().enumerate() {
+                    let t = t_first + j as f64 / self.rate;
+                    let mut v = 0.0;
+                    for (e, lat) in &m.to_dut {
+                        v += e.value_at(t - lat);
+                    }
+                    *slot = self.gain * v + self.noise * gaussian(&mut self.rng);
+                }
+            }
+            let jitter = self.jitter_ns * gaussian(&mut self.rng) as f64;
+            out.seq = seq;
+            out.t_first_ns = (t_first * 1e9 + jitter).round() as i64;
+            out.len = BLOCK_LEN as u16;
+            out.corrupt = false;
+            return Ok(Read::Block);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- camera
+
+struct SimCamera {
+    world: Arc<World>,
+    t0: f64,
+    k: u64,
+    last_arrival: f64,
+    rng: StdRng,
+}
+
+impl SimCamera {
+    fn new(world: Arc<World>) -> Self {
+        let seed = world.sc.seed ^ 0xCA3E;
+        SimCamera {
+            world,
+            t0: 0.0,
+            k: 0,
+            last_arrival: 0.0,
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+}
+
+impl Camera for SimCamera {
+    fn start(&mut self) -> StationResult<()> {
+        let w = &self.world;
+        w.check_connected(w.now())?;
+        self.t0 = w.now();
+        self.k = 0;
+        self.last_arrival = 0.0;
+        Ok(())
+    }
+
+    fn next_frame(&mut self, timeout: Duration) -> StationResult<Option<Frame>> {
+        let w = self.world.clone();
+        let v = &w.sc.video;
+        let period = 1.0 / (v.fps * (1.0 + w.sc.clocks.camera_drift_ppm * 1e-6));
+        let s = self.t0 + self.k as f64 * period;
+        let lat = w.sc.latency.video.draw(&mut *lock(&w.dut_rng));
+        // Frames leave the camera in order.
+        let arrival = (s + period / 2.0 + lat).max(self.last_arrival + 1e-4);
+        let deadline = w.now() + timeout.as_secs_f64();
+        if arrival > deadline {
+            w.sleep_until(deadline);
+            w.check_connected(w.now())?;
+            return Ok(None);
+        }
+        w.sleep_until(arrival);
+        w.check_connected(arrival)?;
+        self.last_arrival = arrival;
+        self.k += 1;
+        // The LED's share of this frame's exposure [s, s + period].
+        let lit: f64 = {
+            let m = lock(&w.medium);
+            m.flashes
+                .iter()
+                .map(|f| (f.off.min(s + period) - f.on.max(s)).max(0.0))
+                .sum::<f64>()
+                / period
+        };
+        let (wd, ht) = (v.width as usize, v.height as usize);
+        let r = v.led_region;
+        let (x0, y0) = ((r[0] * wd as f64) as usize, (r[1] * ht as f64) as usize);
+        let (x1, y1) = (
+            ((r[0] + r[2]) * wd as f64) as usize,
+            ((r[1] + r[3]) * ht as f64) as usize,
+        );
+        let mut luma = vec![0u8; wd * ht];
+        for y in 0..ht {
+            for x in 0..wd {
+                let mut p = v.background + v.noise * gaussian(&mut self.rng) as f64;
+                if (x0..x1).contains(&x) && (y0..y1).contains(&y) {
+                    p += v.led_level * lit.min(1.0);
+                }
+                luma[y * wd + x] = p.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+        let jitter = w.sc.clocks.stamp_jitter_us * 1e-6 * gaussian(&mut self.rng) as f64;
+        Ok(Some(Frame {
+            seq: self.k - 1,
+            host_time: HostTime::from_secs_f64(arrival + jitter),
+            width: v.width,
+            height: v.height,
+            luma,
+        }))
+    }
+
+    fn stop(&mut self) -> StationResult<()> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- HID
+
+struct SimHid {
+    world: Arc<World>,
+}
+
+/// Wait for the first queued item due before `deadline`.
+fn next_due<T>(
+    w: &World,
+    queue: &Mutex<VecDeque<(f64, T)>>,
+    timeout: Duration,
+) -> StationResult<Option<(f64, T)>> {
+    let deadline = w.now() + timeout.as_secs_f64();
+    loop {
+        let now = w.now();
+        w.check_connected(now)?;
+        let next = lock(queue).front().map(|x| x.0);
+        match next {
+            Some(t) if t <= now => return Ok(lock(queue).pop_front()),
+            Some(t) if t <= deadline => w.sleep_until(t),
+            _ if now >= deadline => return Ok(None),
+            _ => w.sleep_until(deadline.min(now + 0.005)),
+        }
+    }
+}
+
+impl HidInput for SimHid {
+    fn next_event(&mut self, timeout: Duration) -> StationResult<Option<HidEvent>> {
+        let w = &*self.world;
+        Ok(
+            next_due(w, &w.hid_queue, timeout)?.map(|(t, (usage_page, usage, value))| HidEvent {
+                host_time: HostTime::from_secs_f64(t),
+                usage_page,
+                usage,
+                value,
+            }),
+        )
+    }
+}
+
+// ---------------------------------------------------------------- control port
+
+struct SimControl {
+    world: Arc<World>,
+}
+
+impl SimControl {
+    /// The room system's answer to one command line.
+    fn answer(&self, line: &str) -> String {
+        let w = &self.world;
+        let cmd = line.trim();
+        if w.sc.control.broken_commands.iter().any(|b| b == cmd) {
+            return "*r Result (status=Error): Command not supported".into();
+        }
+        let mut st = lock(&w.control_state);
+        let version = if w.sc.control.software_version.is_empty() {
+            "ce11.9.1"
+        } else {
+            &w.sc.control.software_version
+        };
+        match cmd {
+            "xStatus SystemUnit Software Version" => {
+                format!("*s SystemUnit Software Version: \"{version}\"")
+            }
+            "xStatus SystemUnit ProductId" => {
+                format!("*s SystemUnit ProductId: \"{}\"", w.sc.identity.product)
+            }
+            "xStatus Audio Microphones Mute" => {
+                format!(
+                    "*s Audio Microphones Mute: {}",
+                    if st.muted { "On" } else { "Off" }
+                )
+            }
+            "xCommand Audio Microphones Mute" => {
+                st.muted = true;
+                "*r MicrophonesMuteResult (status=OK)".into()
+            }
+            "xCommand Audio Microphones Unmute" => {
+                st.muted = false;
+                "*r MicrophonesUnmuteResult (status=OK)".into()
+            }
+            "xStatus Audio Volume" => format!("*s Audio Volume: {}", st.volume),
+            _ => {
+                if let Some(level) = cmd.strip_prefix("xCommand Audio Volume Set Level: ") {
+                    match level.trim().parse::<u32>() {
+                        Ok(v) if v <= 100 => {
+                            st.volume = v;
+                            "*r AudioVolumeSetResult (status=OK)".into()
+                        }
+                        _ => "*r AudioVolumeSetResult (status=Error): Level out of range".into(),
+                    }
+                } else {
+                    "*r Result (status=Error): Unknown command".into()
+                }
+            }
+        }
+    }
+}
+
+impl ControlPort for SimControl {
+    fn send_line(&mut self, line: &str) -> StationResult<HostTime> {
+        let w = &*self.world;
+        let now = w.now();
+        w.check_connected(now)?;
+        let delay = w.sc.latency.control.draw(&mut *lock(&w.dut_rng));
+        let reply = self.answer(line);
+        let mut q = lock(&w.control_queue);
+        q.push_back((now + delay, reply));
+        q.make_contiguous().sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(HostTime::from_secs_f64(now))
+    }
+
+    fn read_line(&mut self, timeout: Duration) -> StationResult<Option<(String, HostTime)>> {
+        Ok(next_due(&self.world, &self.world.control_queue, timeout)?
+            .map(|(t, line)| (line, HostTime::from_secs_f64(t))))
+    }
+}

@@ -1,0 +1,337 @@
+//! Scenario files: what a simulated station is like (fixtures/sim/*.toml).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::profile::DeviceClass;
+use crate::{Error, Result};
+
+/// A simulated station: the DUT's identity and behaviour, the rig, and faults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub class: DeviceClass,
+    /// What the scenario stands for, in words.
+    #[serde(default)]
+    pub description: String,
+    /// Seed of every random draw (latencies, noise), so runs repeat.
+    #[serde(default)]
+    pub seed: u64,
+    pub identity: Identity,
+    #[serde(default)]
+    pub capabilities: CapabilitiesSpec,
+    #[serde(default)]
+    pub clocks: Clocks,
+    #[serde(default)]
+    pub latency: Latencies,
+    #[serde(default)]
+    pub audio: AudioSpec,
+    #[serde(default)]
+    pub video: VideoSpec,
+    #[serde(default)]
+    pub link: LinkSpec,
+    #[serde(default)]
+    pub control: ControlSpec,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub vid: String,
+    pub pid: String,
+    #[serde(default)]
+    pub serial: String,
+    pub firmware: String,
+    pub manufacturer: String,
+    pub product: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilitiesSpec {
+    #[serde(default)]
+    pub audio_playback: bool,
+    #[serde(default)]
+    pub audio_capture: bool,
+    #[serde(default)]
+    pub playback_rates: Vec<u32>,
+    #[serde(default)]
+    pub capture_rates: Vec<u32>,
+    /// "0xPP:0xUU" usage pairs.
+    #[serde(default)]
+    pub hid_usages: Vec<String>,
+    #[serde(default)]
+    pub video_modes: Vec<VideoModeSpec>,
+    #[serde(default)]
+    pub serial_port: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoModeSpec {
+    pub format: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+}
+
+/// Clock offsets and rates. Host time is the simulation's true time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Clocks {
+    /// Rig clock reading when the host clock reads 0, s.
+    pub rig_offset_s: f64,
+    /// Rig clock rate error, ppm (positive: fast).
+    pub rig_drift_ppm: f64,
+    /// DUT audio sample clock rate error, ppm.
+    pub dut_audio_drift_ppm: f64,
+    /// Camera frame clock rate error, ppm.
+    pub camera_drift_ppm: f64,
+    /// Standard deviation of the host's stamps of capture blocks, µs.
+    pub stamp_jitter_us: f64,
+}
+
+impl Default for Clocks {
+    fn default() -> Self {
+        Clocks {
+            rig_offset_s: 1000.0,
+            rig_drift_ppm: 0.0,
+            dut_audio_drift_ppm: 0.0,
+            camera_drift_ppm: 0.0,
+            stamp_jitter_us: 20.0,
+        }
+    }
+}
+
+/// A latency distribution.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dist {
+    pub median_ms: f64,
+    #[serde(default)]
+    pub jitter_ms: f64,
+    #[serde(default)]
+    pub shape: Shape,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    /// Normal with standard deviation `jitter_ms`.
+    #[default]
+    Normal,
+    /// Uniform over median ± jitter_ms.
+    Uniform,
+}
+
+impl Dist {
+    pub const fn fixed(ms: f64) -> Dist {
+        Dist {
+            median_ms: ms,
+            jitter_ms: 0.0,
+            shape: Shape::Normal,
+        }
+    }
+    /// One draw, in seconds, never below 0.
+    pub fn draw(&self, rng: &mut impl rand::Rng) -> f64 {
+        let x = match self.shape {
+            Shape::Normal => {
+                let n: f64 = rand_distr::Distribution::sample(&rand_distr::StandardNormal, rng);
+                self.median_ms + self.jitter_ms * n
+            }
+            Shape::Uniform => self.median_ms + self.jitter_ms * (2.0 * rng.random::<f64>() - 1.0),
+        };
+        x.max(0.0) * 1e-3
+    }
+}
+
+/// The DUT's latency distributions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Latencies {
+    /// Sound at the DUT microphone to its sample at the host.
+    pub audio_send: Dist,
+    /// A sample written by the host to its sound at the DUT speaker.
+    pub audio_receive: Dist,
+    /// Mid-exposure of a frame to its arrival at the host.
+    pub video: Dist,
+    /// Button press to the HID report at the host.
+    pub hid: Dist,
+    /// Command line written to reply line read, on the control port.
+    pub control: Dist,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies {
+            audio_send: Dist::fixed(20.0),
+            audio_receive: Dist::fixed(30.0),
+            video: Dist::fixed(100.0),
+            hid: Dist::fixed(10.0),
+            control: Dist::fixed(15.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioSpec {
+    /// Noise at the DUT's capture, dBFS RMS.
+    pub capture_noise_dbfs: f64,
+    /// Gain from the rig speaker to the DUT's capture, dB.
+    pub capture_gain_db: f64,
+    /// Noise at the rig's reference microphone, dBFS RMS.
+    pub rig_mic_noise_dbfs: f64,
+    /// Gain from the DUT's speaker to the rig microphone, dB.
+    pub rig_mic_gain_db: f64,
+    /// Polarity of the DUT's capture path (+1 or -1).
+    pub capture_polarity: i8,
+}
+
+impl Default for AudioSpec {
+    fn default() -> Self {
+        AudioSpec {
+            capture_noise_dbfs: -60.0,
+            capture_gain_db: -6.0,
+            rig_mic_noise_dbfs: -60.0,
+            rig_mic_gain_db: -10.0,
+            capture_polarity: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoSpec {
+    pub fps: f64,
+    pub width: u32,
+    pub height: u32,
+    /// Pixel noise standard deviation, in 8-bit levels.
+    pub noise: f64,
+    /// Background level, 0–255.
+    pub background: f64,
+    /// How much the lit LED adds to its pixels, 0–255.
+    pub led_level: f64,
+    /// Where the LED appears: [x, y, w, h] as fractions of the frame.
+    pub led_region: [f64; 4],
+}
+
+impl Default for VideoSpec {
+    fn default() -> Self {
+        VideoSpec {
+            fps: 30.0,
+            width: 64,
+            height: 36,
+            noise: 2.0,
+            background: 40.0,
+            led_level: 160.0,
+            led_region: [0.42, 0.40, 0.16, 0.2],
+        }
+    }
+}
+
+/// The rig's USB link: per-direction delays and stalls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkSpec {
+    pub up_us: [f64; 2],
+    pub down_us: [f64; 2],
+    pub stall_probability: f64,
+    pub stall_ms: [f64; 2],
+}
+
+impl Default for LinkSpec {
+    fn default() -> Self {
+        LinkSpec {
+            up_us: [100.0, 1000.0],
+            down_us: [100.0, 2000.0],
+            stall_probability: 0.03,
+            stall_ms: [2.0, 5.0],
+        }
+    }
+}
+
+/// The room system's control port.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlSpec {
+    /// Software version it reports.
+    pub software_version: String,
+    /// Commands it does not understand (answers an error), for non-conforming devices.
+    pub broken_commands: Vec<String>,
+}
+
+/// A fault the simulated station injects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    /// The DUT vanishes `at_s` seconds after the station opens.
+    Disconnect { at_s: f64 },
+    /// The DUT's capture drops each block with this probability.
+    DropBlocks { probability: f64 },
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<(Scenario, String)> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::BadInput(format!("cannot read scenario {}: {e}", path.display()))
+        })?;
+        let text = String::from_utf8(bytes.clone()).map_err(|_| {
+            Error::BadInput(format!("scenario {} is not UTF-8 text", path.display()))
+        })?;
+        let s: Scenario = toml::from_str(&text)
+            .map_err(|e| Error::BadInput(format!("scenario {}: {e}", path.display())))?;
+        s.validate()
+            .map_err(|e| Error::BadInput(format!("scenario {}: {e}", path.display())))?;
+        use sha2::Digest;
+        Ok((s, hex::encode(sha2::Sha256::digest(&bytes))))
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        let hex4 = |s: &str| s.len() == 4 && u16::from_str_radix(s, 16).is_ok();
+        if !hex4(&self.identity.vid) || !hex4(&self.identity.pid) {
+            return Err("identity.vid and identity.pid must be 4 hex digits".into());
+        }
+        if !(1.0..=240.0).contains(&self.video.fps) {
+            return Err("video.fps must be within 1..=240".into());
+        }
+        if self.video.width < 8
+            || self.video.height < 8
+            || self.video.width > 4096
+            || self.video.height > 4096
+        {
+            return Err("video.width and video.height must be within 8..=4096".into());
+        }
+        if self.audio.capture_polarity.abs() != 1 {
+            return Err("audio.capture_polarity must be 1 or -1".into());
+        }
+        for f in &self.faults {
+            match f {
+                Fault::Disconnect { at_s } if *at_s < 0.0 => {
+                    return Err("a disconnect's at_s must be ≥ 0".into())
+                }
+                Fault::DropBlocks { probability } if !(0.0..=1.0).contains(probability) => {
+                    return Err("drop-blocks probability must be within 0..=1".into())
+                }
+                _ => {}
+            }
+        }
+        for u in &self.capabilities.hid_usages {
+            parse_usage(u)
+                .ok_or_else(|| format!("bad HID usage {u:?}; write it as \"0xPP:0xUU\""))?;
+        }
+        Ok(())
+    }
+}
+
+/// Parse "0xPP:0xUU".
+pub fn parse_usage(s: &str) -> Option<(u16, u16)> {
+    let (p, u) = s.split_once(':')?;
+    let h = |x: &str| {
+        u16::from_str_radix(x.strip_prefix("0x").or_else(|| x.strip_prefix("0X"))?, 16).ok()
+    };
+    Some((h(p)?, h(u)?))
+}
