@@ -1,0 +1,48 @@
+//! Helpers shared by the end-to-end tests: run the real binary, read reports.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `certlab` binary, run from the repository root.
+pub fn certlab() -> Command {
+    let mut c = Command::cargo_bin("certlab").expect("the certlab binary is built");
+    c.current_dir(root());
+    c
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn read_json(p: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", p.display()))
+}
+
+/// Run a profile on the simulated station into a fresh directory.
+pub fn run_sim(profile: &str, device: &str, scenario: Option<&str>) -> (Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let mut cmd = certlab();
+    cmd.args(["run", profile, "--device", device, "--vendor", "demo", "--out"]).arg(&out);
+    if let Some(s) = scenario {
+        cmd.args(["--scenario", s]);
+    }
+    let o = cmd.output().unwrap();
+    (o, dir)
+}

@@ -1,0 +1,111 @@
+//! End to end through the real binary: each shipped profile on its simulated
+//! device passes, and the latencies it reports are the scenario's, recovered
+//! from the signals within the stated uncertainty.
+
+mod common;
+
+use common::*;
+
+/// The scenario's configured median for a step kind, ms (round trip: both paths).
+fn truth(scenario: &toml::Value, kind: &str) -> Option<f64> {
+    let lat = scenario.get("latency")?;
+    let m = |k: &str| lat.get(k)?.get("median_ms")?.as_float();
+    match kind {
+        "audio-send-latency" => m("audio_send"),
+        "audio-receive-latency" => m("audio_receive"),
+        "audio-roundtrip-latency" => Some(m("audio_send")? + m("audio_receive")?),
+        "video-latency" => m("video"),
+        "button-hid-latency" => m("hid"),
+        _ => None,
+    }
+}
+
+fn check_class(class: &str) {
+    let profile = format!("profiles/{class}.toml");
+    let (o, dir) = run_sim(&profile, &format!("sim:{class}"), None);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{class}: exit {}\nstdout:\n{out}\nstderr:\n{}", code(&o), stderr(&o));
+    assert!(out.contains("OUTCOME: PASS"), "{out}");
+    assert!(out.contains("STEP") && out.contains("OUTCOME"), "verdict table missing:\n{out}");
+    let rdir = dir.path().join("report");
+    let r = read_json(&rdir.join("report.json"));
+    assert_eq!(r["schema"], "certlab-report/1");
+    assert_eq!(r["outcome"], "PASS");
+    assert_eq!(r["marking"], "UNOFFICIAL");
+    for k in ["id", "version", "sha256"] {
+        assert!(r["profile"][k].is_string(), "profile.{k}");
+    }
+    let bytes = std::fs::read(root().join(&profile)).unwrap();
+    use sha2::Digest;
+    assert_eq!(r["profile"]["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
+    for k in ["class", "vid", "pid", "serial", "firmware"] {
+        assert!(r["device"][k].is_string(), "device.{k}");
+    }
+    assert_eq!(r["device"]["class"], class);
+    for k in ["started_at", "finished_at"] {
+        chrono::DateTime::parse_from_rfc3339(r[k].as_str().unwrap()).expect("RFC 3339");
+    }
+    assert!(r["harness"]["version"].is_string());
+    let scenario: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root().join(format!("fixtures/sim/{class}.toml"))).unwrap()).unwrap();
+    let csv = std::fs::read_to_string(rdir.join("measurements.csv")).unwrap();
+    assert!(csv.starts_with("step,shot,value,unit,uncertainty,timestamp,status,detail"));
+    let steps = r["steps"].as_array().unwrap();
+    assert!(!steps.is_empty());
+    let mut latency_steps = 0;
+    for s in steps {
+        let id = s["id"].as_str().unwrap();
+        let kind = s["kind"].as_str().unwrap();
+        assert!(
+            s["outcome"] == "PASS" || s["outcome"] == "MARGINAL",
+            "{class}/{id}: {}",
+            s
+        );
+        for k in ["id", "kind", "outcome", "unit", "stats", "limits"] {
+            assert!(!s[k].is_null(), "{class}/{id}: {k} missing");
+        }
+        let Some(want) = truth(&scenario, kind) else { continue };
+        latency_steps += 1;
+        let stats = &s["stats"];
+        let n = stats["n"].as_u64().unwrap();
+        assert!(n >= 30, "{class}/{id}: n = {n}");
+        for k in ["min", "max", "mean", "median", "p95", "stddev"] {
+            assert!(stats[k].is_number(), "{class}/{id}: stats.{k}");
+        }
+        let median = stats["median"].as_f64().unwrap();
+        let u = s["median_uncertainty_ms"].as_f64().unwrap();
+        assert!(u > 0.0 && u < 5.0, "{class}/{id}: uncertainty {u} ms");
+        assert!(
+            (median - want).abs() <= u,
+            "{class}/{id}: measured median {median:.3} ms, scenario median {want} ms, stated uncertainty ±{u:.3} ms"
+        );
+        let rows = csv.lines().filter(|l| l.starts_with(&format!("{id},"))).count();
+        assert_eq!(rows as u64, s["shots"]["planned"].as_u64().unwrap(), "{class}/{id}: one CSV row a shot");
+        for f in s["raw"].as_array().unwrap() {
+            assert!(rdir.join(f.as_str().unwrap()).is_file(), "raw file {f}");
+        }
+    }
+    assert!(latency_steps >= 1, "{class}: no latency step checked");
+    assert!(r["clock_sync"]["bound_us"].as_f64().unwrap() > 0.0);
+    assert!(rdir.join("run.log").is_file());
+}
+
+#[test]
+fn speakerphone_profile_passes_on_the_simulated_speakerphone() {
+    check_class("speakerphone");
+}
+
+#[test]
+fn headset_profile_passes_on_the_simulated_headset() {
+    check_class("headset");
+}
+
+#[test]
+fn camera_profile_passes_on_the_simulated_camera() {
+    check_class("camera");
+}
+
+#[test]
+fn room_system_profile_passes_on_the_simulated_room_system() {
+    check_class("room-system");
+}
