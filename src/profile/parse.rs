@@ -1010,9 +1010,9 @@ fn parse_limits(cx: &mut Cx, t: &Tbl<'_, '_>, kind: Option<StepKind>) -> Vec<Lim
             cx.err(
                 t.span.clone(),
                 format!(
-                    "{kind_name} step has no limits {}; add at least one [[steps.limits]] \
-                     (e.g. statistic = \"median\", max = 60.0, unit = \"ms\")",
-                    t.loc
+                    "{} ({kind_name}) has no limits; latency steps need at least one \
+                     [[steps.limits]] (e.g. statistic = \"median\", max = 60.0, unit = \"ms\")",
+                    t.loc.trim_start_matches("in ")
                 ),
             );
         }
@@ -1240,6 +1240,68 @@ unit = "us"
             message: "m".into(),
         };
         assert_eq!(d.render(Path::new("f"), "a\nbc"), "f:2:3: m");
+    }
+
+    #[test]
+    fn structural_mistakes() {
+        let head = "format = 1\nid = \"t\"\nversion = \"1\"\nprogram = \"p\"\ndevice_class = \"phone\"\ntitle = \"T\"\n";
+        let e = errs(&format!("{head}[steps]\nid = \"x\"\n"));
+        assert_eq!(
+            e,
+            vec![
+                "p.toml:3:11: `version` \"1\" must be MAJOR.MINOR.PATCH, e.g. \"1.0.0\"",
+                "p.toml:5:16: unknown device_class \"phone\"; use one of speakerphone, headset, camera, room-system",
+                "p.toml:7:1: `steps` at the top level must be an array of tables ([[steps]] or steps = [{...}]), not a table",
+            ]
+        );
+        let e = errs(&format!(
+            "{head}[[steps]]\nid = \"a\"\nkind = \"video-latency\"\nshots = 30.0\nstimulus = \"noise\"\n[steps.limits]\nstatistic = \"median\"\n"
+        ));
+        let all = e.join("\n");
+        assert!(
+            all.contains(
+                "p.toml:10:9: `shots` in step `a` must be a whole number (integer), not a float"
+            ),
+            "{all}"
+        );
+        assert!(
+            all.contains(
+                "p.toml:11:1: unknown key `stimulus` in step `a`; video-latency steps take:"
+            ),
+            "{all}"
+        );
+        assert!(
+            all.contains("p.toml:12:1: `limits` in step `a` must be an array of tables"),
+            "{all}"
+        );
+        let e = errs(&format!("{head}[[steps]]\nid = \"b\"\ntimeout_s = 0\n"));
+        let all = e.join("\n");
+        assert!(
+            all.contains(
+                "p.toml:7:1: missing required key `kind` in step `b` (one of audio-send-latency,"
+            ),
+            "{all}"
+        );
+        assert!(all.contains("p.toml:9:13: `timeout_s` in step `b` is 0 s; it must be more than 0 and at most 86400 s"), "{all}");
+        let e = errs(&format!(
+            "{head}[[steps]]\nid = \"c\"\nkind = \"serial-conformance\"\ncommands = []\n[[steps]]\nid = \"d\"\nkind = \"audio-send-latency\"\nshots = 1000\nmax_missed = 2000\n"
+        ));
+        let all = e.join("\n");
+        assert!(
+            all.contains("p.toml:10:12: `commands` in step `c` is empty"),
+            "{all}"
+        );
+        assert!(
+            all.contains("p.toml:11:1: step `d` (audio-send-latency) has no limits; latency steps need at least one"),
+            "{all}"
+        );
+        assert!(all.contains("p.toml:14:9: 1000 shots every 300 ms take 300 s, longer than the step's timeout_s (120 s)"), "{all}");
+        assert!(
+            all.contains(
+                "p.toml:15:14: `max_missed` in step `d` is 2000, more than the 1000 shots"
+            ),
+            "{all}"
+        );
     }
 
     #[test]
