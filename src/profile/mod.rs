@@ -7,6 +7,7 @@
 
 pub mod judge;
 mod parse;
+pub mod requirement;
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,8 @@ use sha2::{Digest, Sha256};
 
 use crate::measure::stats::Statistic;
 
-pub use parse::{parse_profile, Diagnostic};
+pub use parse::{kind_keys, parse_profile, Diagnostic, FORMAT};
+pub use requirement::Requirement;
 
 /// A validated test profile.
 #[derive(Debug, Clone, Serialize)]
@@ -202,7 +204,7 @@ impl StimulusKind {
 pub struct Params {
     /// Number of shots (latency steps). Default 30.
     pub shots: u32,
-    /// Time between shot starts, ms. Default depends on the kind (400 for audio).
+    /// Time between shot starts, ms. Default depends on the kind (300 audio, 500 video, 250 HID).
     pub interval_ms: f64,
     /// Audio stimulus. Default `noise`.
     pub stimulus: StimulusKind,
@@ -210,7 +212,7 @@ pub struct Params {
     pub stimulus_ms: f64,
     /// Audio sample rate, Hz. Default 48000.
     pub sample_rate: u32,
-    /// Longest latency searched for after each stimulus, ms. Default 300.
+    /// Longest latency searched for after each stimulus, ms. Default 200 audio, 300 video, 100 HID.
     pub max_latency_ms: f64,
     /// Shots that may go undetected before the step fails. Default 10 % of shots.
     pub max_missed: u32,
@@ -219,7 +221,7 @@ pub struct Params {
     /// Region of the frame the LED lies in: [x, y, w, h] as fractions. Default the whole frame.
     pub led_roi: [f64; 4],
     /// USB conformance requirements, e.g. "audio-playback", "sample-rate:48000".
-    pub requirements: Vec<String>,
+    pub requirements: Vec<Requirement>,
     /// Serial conformance exchanges.
     pub commands: Vec<SerialCommand>,
     /// Serial baud rate. Default 115200.
