@@ -9,26 +9,56 @@ use common::*;
 
 #[test]
 fn a_slow_speakerphone_fails_with_exit_1_and_reasons() {
-    let (o, dir) = run_sim("speakerphone", "sim", Some("fixtures/sim/speakerphone-slow.toml"));
+    let (o, dir) = run_sim(
+        "speakerphone",
+        "sim",
+        Some("fixtures/sim/speakerphone-slow.toml"),
+    );
     let out = stdout(&o);
     assert_eq!(code(&o), 1, "stdout:\n{out}\nstderr:\n{}", stderr(&o));
     assert!(out.contains("OUTCOME: FAIL"), "{out}");
     let r = read_json(&dir.path().join("report/report.json"));
     assert_eq!(r["outcome"], "FAIL");
-    let step = |id: &str| r["steps"].as_array().unwrap().iter().find(|s| s["id"] == id).cloned().unwrap();
+    let step = |id: &str| {
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .cloned()
+            .unwrap()
+    };
     let send = step("send-latency");
     assert_eq!(send["outcome"], "FAIL", "{send}");
     let median = send["stats"]["median"].as_f64().unwrap();
-    assert!((median - 140.0).abs() < 3.0, "slow device measured at {median} ms");
-    assert!(send["reason"].as_str().unwrap().contains("median"), "{send}");
-    let usb = r["steps"].as_array().unwrap().iter().find(|s| s["kind"] == "usb-conformance").unwrap();
+    assert!(
+        (median - 140.0).abs() < 3.0,
+        "slow device measured at {median} ms"
+    );
+    assert!(
+        send["reason"].as_str().unwrap().contains("median"),
+        "{send}"
+    );
+    let usb = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "usb-conformance")
+        .unwrap();
     assert_eq!(usb["outcome"], "FAIL");
-    assert!(usb["reason"].as_str().unwrap().contains("hid-phone-mute"), "{usb}");
+    assert!(
+        usb["reason"].as_str().unwrap().contains("hid-phone-mute"),
+        "{usb}"
+    );
 }
 
 #[test]
 fn an_unplugged_device_gives_error_exit_2_and_keeps_the_data() {
-    let (o, dir) = run_sim("speakerphone", "sim", Some("fixtures/sim/speakerphone-unplugged.toml"));
+    let (o, dir) = run_sim(
+        "speakerphone",
+        "sim",
+        Some("fixtures/sim/speakerphone-unplugged.toml"),
+    );
     let out = stdout(&o);
     assert_eq!(code(&o), 2, "stdout:\n{out}\nstderr:\n{}", stderr(&o));
     assert!(out.contains("OUTCOME: ERROR"), "{out}");
@@ -36,7 +66,10 @@ fn an_unplugged_device_gives_error_exit_2_and_keeps_the_data() {
     let r = read_json(&rdir.join("report.json"));
     assert_eq!(r["outcome"], "ERROR");
     let reason = r["reason"].as_str().unwrap();
-    assert!(reason.contains("send-latency") && reason.contains("unplugged"), "{reason}");
+    assert!(
+        reason.contains("send-latency") && reason.contains("unplugged"),
+        "{reason}"
+    );
     let steps = r["steps"].as_array().unwrap();
     assert_eq!(steps[0]["outcome"], "ERROR");
     // The shots before the unplugging were measured and kept.
@@ -55,7 +88,15 @@ fn ctrl_c_aborts_cleanly_and_keeps_partial_data() {
     let bin = assert_cmd::cargo::cargo_bin("certlab");
     let mut child = std::process::Command::new(bin)
         .current_dir(root())
-        .args(["run", "speakerphone", "--device", "sim", "--vendor", "demo", "--out"])
+        .args([
+            "run",
+            "speakerphone",
+            "--device",
+            "sim",
+            "--vendor",
+            "demo",
+            "--out",
+        ])
         .arg(&out)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -63,7 +104,10 @@ fn ctrl_c_aborts_cleanly_and_keeps_partial_data() {
         .unwrap();
     std::thread::sleep(Duration::from_secs(4));
     let pid = child.id().to_string();
-    let k = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let k = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
     assert!(k.success());
     let o = child.wait_with_output().unwrap();
     let text = stdout(&o);
@@ -106,39 +150,117 @@ unit = "dB"
 "#,
     )
     .unwrap();
-    let o = certlab().args(["profiles", "check"]).arg(&p).output().unwrap();
+    let o = certlab()
+        .args(["profiles", "check"])
+        .arg(&p)
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3);
     let out = stdout(&o);
     let name = p.display().to_string();
-    assert!(out.contains(&format!("{name}:10:8:")), "unknown kind at 10:8:\n{out}");
-    assert!(out.contains("audio-send-latency"), "lists the valid kinds:\n{out}");
-    assert!(out.contains(&format!("{name}:20:8:")) && out.contains("\"dB\""), "bad unit at 20:8:\n{out}");
+    assert!(
+        out.contains(&format!("{name}:10:8:")),
+        "unknown kind at 10:8:\n{out}"
+    );
+    assert!(
+        out.contains("audio-send-latency"),
+        "lists the valid kinds:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("{name}:20:8:")) && out.contains("\"dB\""),
+        "bad unit at 20:8:\n{out}"
+    );
     // The same file given to `run` is refused before anything runs.
-    let o = certlab().args(["run"]).arg(&p).args(["--device", "sim", "--vendor", "demo"]).output().unwrap();
+    let o = certlab()
+        .args(["run"])
+        .arg(&p)
+        .args(["--device", "sim", "--vendor", "demo"])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3);
-    assert!(stderr(&o).contains(&format!("{name}:10:8:")), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{name}:10:8:")),
+        "{}",
+        stderr(&o)
+    );
 
     std::fs::write(&p, "id = [unclosed\n").unwrap();
-    let o = certlab().args(["profiles", "check"]).arg(&p).output().unwrap();
+    let o = certlab()
+        .args(["profiles", "check"])
+        .arg(&p)
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3);
     assert!(stdout(&o).contains(&format!("{name}:1:")), "{}", stdout(&o));
 }
 
 #[test]
 fn device_specs_that_match_nothing_are_refused() {
-    let o = certlab().args(["run", "speakerphone", "--device", "usb:dead:beef", "--vendor", "demo"]).output().unwrap();
+    let o = certlab()
+        .args([
+            "run",
+            "speakerphone",
+            "--device",
+            "usb:dead:beef",
+            "--vendor",
+            "demo",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("no USB device matches usb:dead:beef"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no USB device matches usb:dead:beef"),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = certlab().args(["run", "speakerphone", "--device", "sim:toaster", "--vendor", "demo"]).output().unwrap();
+    let o = certlab()
+        .args([
+            "run",
+            "speakerphone",
+            "--device",
+            "sim:toaster",
+            "--vendor",
+            "demo",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3);
-    assert!(stderr(&o).contains("unknown simulated class \"toaster\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown simulated class \"toaster\""),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = certlab().args(["run", "speakerphone", "--device", "serial:/dev/certlab-none", "--vendor", "demo"]).output().unwrap();
+    let o = certlab()
+        .args([
+            "run",
+            "speakerphone",
+            "--device",
+            "serial:/dev/certlab-none",
+            "--vendor",
+            "demo",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("no serial port at /dev/certlab-none"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no serial port at /dev/certlab-none"),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = certlab().args(["run", "speakerphone", "--device", "bluetooth:1", "--vendor", "demo"]).output().unwrap();
+    let o = certlab()
+        .args([
+            "run",
+            "speakerphone",
+            "--device",
+            "bluetooth:1",
+            "--vendor",
+            "demo",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3);
     assert!(stderr(&o).contains("bad device spec"), "{}", stderr(&o));
 }
@@ -149,34 +271,100 @@ fn an_unwritable_output_directory_is_refused_before_the_run() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, "not a directory").unwrap();
     let out = file.join("report");
-    let o = certlab().args(["run", "speakerphone", "--device", "sim", "--vendor", "demo", "--out"]).arg(&out).output().unwrap();
+    let o = certlab()
+        .args([
+            "run",
+            "speakerphone",
+            "--device",
+            "sim",
+            "--vendor",
+            "demo",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3);
-    assert!(stderr(&o).contains("cannot write the report to"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot write the report to"),
+        "{}",
+        stderr(&o)
+    );
 
     // A directory that already holds a report is not overwritten.
     let full = dir.path().join("full");
     std::fs::create_dir(&full).unwrap();
     std::fs::write(full.join("report.json"), "{}").unwrap();
-    let o = certlab().args(["run", "speakerphone", "--device", "sim", "--vendor", "demo", "--out"]).arg(&full).output().unwrap();
+    let o = certlab()
+        .args([
+            "run",
+            "speakerphone",
+            "--device",
+            "sim",
+            "--vendor",
+            "demo",
+            "--out",
+        ])
+        .arg(&full)
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3);
     assert!(stderr(&o).contains("is not empty"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(full.join("report.json")).unwrap(), "{}");
+    assert_eq!(
+        std::fs::read_to_string(full.join("report.json")).unwrap(),
+        "{}"
+    );
 }
 
 #[test]
 fn usage_errors_exit_3_and_unbuilt_commands_say_so_with_exit_2() {
-    let o = certlab().args(["run", "speakerphone", "--device", "sim"]).output().unwrap();
+    let o = certlab()
+        .args(["run", "speakerphone", "--device", "sim"])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3, "missing --vendor");
     assert!(stderr(&o).contains("--vendor"));
     let o = certlab().args(["frobnicate"]).output().unwrap();
     assert_eq!(code(&o), 3);
-    let o = certlab().args(["run", "no-such-profile", "--device", "sim", "--vendor", "demo"]).output().unwrap();
+    let o = certlab()
+        .args([
+            "run",
+            "no-such-profile",
+            "--device",
+            "sim",
+            "--vendor",
+            "demo",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3);
     assert!(stderr(&o).contains("no profile file or shipped profile named \"no-such-profile\""));
-    let o = certlab().args(["run", "speakerphone", "--device", "sim", "--vendor", "de mo"]).output().unwrap();
+    let o = certlab()
+        .args([
+            "run",
+            "speakerphone",
+            "--device",
+            "sim",
+            "--vendor",
+            "de mo",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3);
     assert!(stderr(&o).contains("bad --vendor"));
-    let o = certlab().args(["run", "speakerphone", "--device", "sim:camera", "--scenario", "fixtures/sim/headset.toml", "--vendor", "demo"]).output().unwrap();
+    let o = certlab()
+        .args([
+            "run",
+            "speakerphone",
+            "--device",
+            "sim:camera",
+            "--scenario",
+            "fixtures/sim/headset.toml",
+            "--vendor",
+            "demo",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 3);
     assert!(stderr(&o).contains("simulates a headset"), "{}", stderr(&o));
     for args in [
@@ -186,7 +374,11 @@ fn usage_errors_exit_3_and_unbuilt_commands_say_so_with_exit_2() {
     ] {
         let o = certlab().args(&args).output().unwrap();
         assert_eq!(code(&o), 2, "{args:?}");
-        assert!(stderr(&o).contains("not implemented yet"), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("not implemented yet"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
     }
     let o = certlab().arg("--help").output().unwrap();
     assert_eq!(code(&o), 0);
@@ -201,11 +393,21 @@ fn profiles_list_show_and_check_the_shipped_profiles() {
     for id in ["speakerphone", "headset", "camera", "room-system"] {
         assert!(out.contains(id), "{out}");
     }
-    let o = certlab().args(["profiles", "show", "camera"]).output().unwrap();
+    let o = certlab()
+        .args(["profiles", "show", "camera"])
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("video-latency"));
     let o = certlab()
-        .args(["profiles", "check", "profiles/speakerphone.toml", "profiles/headset.toml", "profiles/camera.toml", "profiles/room-system.toml"])
+        .args([
+            "profiles",
+            "check",
+            "profiles/speakerphone.toml",
+            "profiles/headset.toml",
+            "profiles/camera.toml",
+            "profiles/room-system.toml",
+        ])
         .output()
         .unwrap();
     assert_eq!(code(&o), 0, "{}", stdout(&o));
@@ -215,7 +417,11 @@ fn profiles_list_show_and_check_the_shipped_profiles() {
 #[test]
 fn devices_without_a_usb_stack_is_a_note_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let o = certlab().args(["devices", "--json", "--sysfs"]).arg(dir.path()).output().unwrap();
+    let o = certlab()
+        .args(["devices", "--json", "--sysfs"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(code(&o), 0);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["usb"].as_array().unwrap().is_empty());

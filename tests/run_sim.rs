@@ -24,9 +24,18 @@ fn check_class(class: &str) {
     let profile = format!("profiles/{class}.toml");
     let (o, dir) = run_sim(&profile, &format!("sim:{class}"), None);
     let out = stdout(&o);
-    assert_eq!(code(&o), 0, "{class}: exit {}\nstdout:\n{out}\nstderr:\n{}", code(&o), stderr(&o));
+    assert_eq!(
+        code(&o),
+        0,
+        "{class}: exit {}\nstdout:\n{out}\nstderr:\n{}",
+        code(&o),
+        stderr(&o)
+    );
     assert!(out.contains("OUTCOME: PASS"), "{out}");
-    assert!(out.contains("STEP") && out.contains("OUTCOME"), "verdict table missing:\n{out}");
+    assert!(
+        out.contains("STEP") && out.contains("OUTCOME"),
+        "verdict table missing:\n{out}"
+    );
     let rdir = dir.path().join("report");
     let r = read_json(&rdir.join("report.json"));
     assert_eq!(r["schema"], "certlab-report/1");
@@ -37,7 +46,10 @@ fn check_class(class: &str) {
     }
     let bytes = std::fs::read(root().join(&profile)).unwrap();
     use sha2::Digest;
-    assert_eq!(r["profile"]["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
+    assert_eq!(
+        r["profile"]["sha256"],
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
     for k in ["class", "vid", "pid", "serial", "firmware"] {
         assert!(r["device"][k].is_string(), "device.{k}");
     }
@@ -46,8 +58,10 @@ fn check_class(class: &str) {
         chrono::DateTime::parse_from_rfc3339(r[k].as_str().unwrap()).expect("RFC 3339");
     }
     assert!(r["harness"]["version"].is_string());
-    let scenario: toml::Value =
-        toml::from_str(&std::fs::read_to_string(root().join(format!("fixtures/sim/{class}.toml"))).unwrap()).unwrap();
+    let scenario: toml::Value = toml::from_str(
+        &std::fs::read_to_string(root().join(format!("fixtures/sim/{class}.toml"))).unwrap(),
+    )
+    .unwrap();
     let csv = std::fs::read_to_string(rdir.join("measurements.csv")).unwrap();
     assert!(csv.starts_with("step,shot,value,unit,uncertainty,timestamp,status,detail"));
     let steps = r["steps"].as_array().unwrap();
@@ -64,7 +78,9 @@ fn check_class(class: &str) {
         for k in ["id", "kind", "outcome", "unit", "stats", "limits"] {
             assert!(!s[k].is_null(), "{class}/{id}: {k} missing");
         }
-        let Some(want) = truth(&scenario, kind) else { continue };
+        let Some(want) = truth(&scenario, kind) else {
+            continue;
+        };
         latency_steps += 1;
         let stats = &s["stats"];
         let n = stats["n"].as_u64().unwrap();
@@ -79,8 +95,15 @@ fn check_class(class: &str) {
             (median - want).abs() <= u,
             "{class}/{id}: measured median {median:.3} ms, scenario median {want} ms, stated uncertainty ±{u:.3} ms"
         );
-        let rows = csv.lines().filter(|l| l.starts_with(&format!("{id},"))).count();
-        assert_eq!(rows as u64, s["shots"]["planned"].as_u64().unwrap(), "{class}/{id}: one CSV row a shot");
+        let rows = csv
+            .lines()
+            .filter(|l| l.starts_with(&format!("{id},")))
+            .count();
+        assert_eq!(
+            rows as u64,
+            s["shots"]["planned"].as_u64().unwrap(),
+            "{class}/{id}: one CSV row a shot"
+        );
         for f in s["raw"].as_array().unwrap() {
             assert!(rdir.join(f.as_str().unwrap()).is_file(), "raw file {f}");
         }

@@ -197,6 +197,17 @@ const LEAD_IN_S: f64 = 0.3;
 /// How far ahead of its time a stimulus is scheduled.
 const SCHEDULE_AHEAD_S: f64 = 0.06;
 
+/// Shot times: `t0 + k · interval` plus a pseudo-random dither in [0, dither),
+/// so shots do not keep one phase against a frame or polling clock (which
+/// would hide or bias the sub-frame interpolation).
+fn schedule(t0: HostTime, interval: f64, n: u32, dither: f64, seed: u64) -> Vec<HostTime> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|k| t0.plus_secs(k as f64 * interval + dither * rng.random::<f64>()))
+        .collect()
+}
+
 enum Emit {
     Rig(RigTime),
     Host(HostTime),
@@ -313,7 +324,7 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         m.anomalies.sync_bursts += 1;
     }
     let est = ctx.estimate().map_err(|e| e.to_string())?;
-    m.sync = Some(est);
+    m.sync = Some(est.clone());
     let map = capture.time_map();
     m.stream_drift_ppm = map.map(|t| t.drift_ppm);
     m.raw.push(RawData::Audio {
@@ -421,7 +432,9 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     let interval = p.interval_ms / 1e3;
     let t0 = ctx.station.clock.now().plus_secs(LEAD_IN_S + 0.2);
     let end = t0.plus_secs(n as f64 * interval);
-    let flash_us = 150_000;
+    let times = schedule(t0, interval, n, (interval * 0.1).min(0.04), ctx.seed);
+    // Long enough to fully light at least two frames at 30 fps.
+    let flash_us = 100_000;
     let mut frames: Vec<(u64, HostTime, f64)> =
         Vec::with_capacity((n as f64 * interval * 120.0) as usize + 64);
     let mut flashes: Vec<RigTime> = Vec::with_capacity(n as usize);
@@ -432,7 +445,7 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         }
         let now = ctx.station.clock.now();
         let k = flashes.len() as u32;
-        let next_flash = t0.plus_secs(k as f64 * interval);
+        let next_flash = times.get(k as usize).copied().unwrap_or(end);
         if k < n && now >= next_flash.plus_secs(-SCHEDULE_AHEAD_S) {
             let at = est0.host_to_rig(next_flash);
             if let Err(e) = ctx.station.rig.flash_led(at, flash_us) {
@@ -473,7 +486,7 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         m.anomalies.sync_bursts += 1;
     }
     let est = ctx.estimate().map_err(|e| e.to_string())?;
-    m.sync = Some(est);
+    m.sync = Some(est.clone());
     m.raw.push(RawData::Table {
         name: format!("{}-frames.csv", step.id),
         header: vec!["seq", "host_time_ns", "roi_mean"],
@@ -530,17 +543,22 @@ fn locate_flash(
     if period <= 0.0 {
         return Err("too few frames to know the frame period".into());
     }
-    let before: Vec<f64> = frames
+    // The dark level: the frames that arrived in the 200 ms before the flash,
+    // summarised robustly (median, and MAD scaled to a standard deviation) so
+    // that a late frame of the previous flash cannot raise it.
+    let mut before: Vec<f64> = frames
         .iter()
-        .filter(|(_, t, _)| *t <= t_f && t.secs_since(t_f) > -0.3)
+        .filter(|(_, t, _)| *t <= t_f && t.secs_since(t_f) > -0.2)
         .map(|x| x.2)
         .collect();
     if before.len() < 3 {
         return Err("too few frames before the flash to measure the dark level".into());
     }
-    let floor = before.iter().sum::<f64>() / before.len() as f64;
-    let sd = (before.iter().map(|b| (b - floor).powi(2)).sum::<f64>() / (before.len() - 1) as f64)
-        .sqrt();
+    before.sort_by(f64::total_cmp);
+    let floor = before[before.len() / 2];
+    let mut dev: Vec<f64> = before.iter().map(|b| (b - floor).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let sd = (1.4826 * dev[dev.len() / 2]).max(0.05);
     let after: Vec<&(u64, HostTime, f64)> = frames
         .iter()
         .filter(|(_, t, _)| *t > t_f && t.secs_since(t_f) <= max_latency + 2.0 * period)
@@ -590,6 +608,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
     let hold_us = ((interval * 0.4) * 1e6) as u64;
     let t0 = ctx.station.clock.now().plus_secs(LEAD_IN_S);
     let end = t0.plus_secs(n as f64 * interval);
+    let times = schedule(t0, interval, n, (interval * 0.1).min(0.02), ctx.seed);
     let mut presses = Vec::with_capacity(n as usize);
     let mut events = Vec::with_capacity(2 * n as usize + 8);
     let mut failure = None;
@@ -599,7 +618,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
         }
         let now = ctx.station.clock.now();
         let k = presses.len() as u32;
-        let next = t0.plus_secs(k as f64 * interval);
+        let next = times.get(k as usize).copied().unwrap_or(end);
         if k < n && now >= next.plus_secs(-SCHEDULE_AHEAD_S) {
             let at = est0.host_to_rig(next);
             if let Err(e) = ctx.station.rig.press_button(at, hold_us) {
@@ -633,7 +652,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
         m.anomalies.sync_bursts += 1;
     }
     let est = ctx.estimate().map_err(|e| e.to_string())?;
-    m.sync = Some(est);
+    m.sync = Some(est.clone());
     m.raw.push(RawData::Table {
         name: format!("{}-hid.csv", step.id),
         header: vec!["host_time_ns", "usage_page", "usage", "value"],

@@ -13,20 +13,27 @@ use super::SyncExchange;
 use crate::time::{HostTime, RigTime};
 
 /// The mapping from rig time to host time, with its error bound.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+///
+/// Every line `host = a + b · (rig - rig_ref)` that passes through all the
+/// exchanges' intervals is possible; those lines form a convex polygon in
+/// (a, b). The bound at any rig time is the range of the possible lines there,
+/// and its centre is the estimate. Nothing is assumed about the split of the
+/// round trip, only that the rig's rate is constant over the exchanges and
+/// within ±`DRIFT_PRIOR_PPM` of the host's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SyncEstimate {
-    /// Host ns at the reference rig time.
-    host_at_ref_ns: f64,
     /// Reference rig time, µs.
     rig_ref_us: f64,
-    /// Host ns per rig µs (1000 for equal rates).
-    ns_per_us: f64,
-    /// Half-width of the offset interval at the reference time, ns.
-    pub half_width_ns: f64,
-    /// Additional half-width per second away from the exchanges, ns/s, from the drift's uncertainty.
-    pub growth_ns_per_s: f64,
+    /// Vertices (a in host ns, b in host ns per rig µs) of the feasible polygon.
+    #[serde(skip)]
+    vertices: Vec<(f64, f64)>,
+    /// The central line.
+    a_c: f64,
+    b_c: f64,
     /// Rig clock rate against the host clock, ppm (positive: the rig runs fast).
     pub drift_ppm: f64,
+    /// Half the range of possible rates, ppm.
+    pub drift_bound_ppm: f64,
     /// The rig times the exchanges span, µs.
     span_us: (f64, f64),
     pub exchanges: usize,
@@ -35,31 +42,31 @@ pub struct SyncEstimate {
 impl SyncEstimate {
     /// Host time of a rig time, with the half-width of its bound in ns.
     pub fn rig_to_host(&self, rig: RigTime) -> (HostTime, f64) {
-        let r = rig.0 as f64;
-        let host = self.host_at_ref_ns + (r - self.rig_ref_us) * self.ns_per_us;
-        (HostTime(host.round() as i64), self.half_width_at(r))
+        let x = rig.0 as f64 - self.rig_ref_us;
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for &(a, b) in &self.vertices {
+            let h = a + b * x;
+            lo = lo.min(h);
+            hi = hi.max(h);
+        }
+        (HostTime(((lo + hi) / 2.0).round() as i64), (hi - lo) / 2.0)
     }
 
-    /// Rig time of a host time (for scheduling).
+    /// Rig time of a host time (for scheduling), on the central line.
     pub fn host_to_rig(&self, host: HostTime) -> RigTime {
-        let r = self.rig_ref_us + (host.0 as f64 - self.host_at_ref_ns) / self.ns_per_us;
+        let r = self.rig_ref_us + (host.0 as f64 - self.a_c) / self.b_c;
         RigTime(r.max(0.0).round() as u64)
     }
 
-    fn half_width_at(&self, r_us: f64) -> f64 {
-        let outside_us = if r_us < self.span_us.0 {
-            self.span_us.0 - r_us
-        } else if r_us > self.span_us.1 {
-            r_us - self.span_us.1
-        } else {
-            0.0
-        };
-        self.half_width_ns + self.growth_ns_per_s * outside_us * 1e-6
+    /// Full width of the bound at the middle of the exchanges' span, µs.
+    pub fn bound_us(&self) -> f64 {
+        let mid = RigTime(((self.span_us.0 + self.span_us.1) / 2.0) as u64);
+        2.0 * self.rig_to_host(mid).1 / 1e3
     }
 
-    /// Full width of the bound inside the exchanges' span, µs.
-    pub fn bound_us(&self) -> f64 {
-        2.0 * self.half_width_ns / 1e3
+    /// Full width of the bound at a rig time, µs.
+    pub fn bound_at_us(&self, rig: RigTime) -> f64 {
+        2.0 * self.rig_to_host(rig).1 / 1e3
     }
 }
 
@@ -69,11 +76,15 @@ pub struct ClockSync {
     exchanges: Vec<SyncExchange>,
 }
 
-/// One tick of the rig's clock, ns.
+/// One tick of the rig's clock, ns: a stamp R means a rig time in [R, R + 1 µs).
 const RIG_TICK_NS: f64 = 1000.0;
 
-/// A conservative bound on the rig's drift when it cannot be fitted yet, ppm.
-const DRIFT_PRIOR_PPM: f64 = 200.0;
+/// The largest rate difference between rig and host clocks believed possible, ppm.
+pub const DRIFT_PRIOR_PPM: f64 = 500.0;
+
+/// At most this many exchanges enter the polygon: the shortest round trips
+/// carry all the information, the others are implied by them.
+const MAX_USED: usize = 96;
 
 impl ClockSync {
     pub fn new() -> Self {
@@ -98,10 +109,9 @@ impl ClockSync {
         &self.exchanges
     }
 
-    /// Fit the mapping. The rate comes from a fit through the best (shortest
-    /// round-trip) exchanges of each burst; the offset interval is the
-    /// intersection of every exchange's interval under that rate, widened by
-    /// the rate's own uncertainty.
+    /// Fit the mapping: the polygon of lines consistent with every exchange.
+    /// `None` without exchanges, or when they contradict a constant rate (a
+    /// rig clock step): then the caller must start a new sync.
     pub fn estimate(&self) -> Option<SyncEstimate> {
         let xs = &self.exchanges;
         if xs.is_empty() {
@@ -116,79 +126,83 @@ impl ClockSync {
                 .map(|x| x.rig.0 as f64)
                 .fold(f64::NEG_INFINITY, f64::max),
         );
-        let span_s = (span_us.1 - span_us.0) * 1e-6;
-        // The rate: least squares through the quarter of exchanges with the
-        // shortest round trips (their midpoints are the least ambiguous).
-        let mut by_rtt: Vec<&SyncExchange> = xs.iter().collect();
-        by_rtt.sort_by_key(|x| x.host_recv.0 - x.host_send.0);
-        let keep = (xs.len() / 4).max(2).min(xs.len());
-        let best = &by_rtt[..keep];
-        let (ns_per_us, rate_unc) = if span_s > 0.5 && best.len() >= 2 {
-            let mx = best.iter().map(|x| x.rig.0 as f64).sum::<f64>() / best.len() as f64;
-            let my = best
-                .iter()
-                .map(|x| (x.host_send.0 + x.host_recv.0) as f64 / 2.0)
-                .sum::<f64>()
-                / best.len() as f64;
-            let (mut sxx, mut sxy) = (0.0, 0.0);
-            for x in best {
-                let dx = x.rig.0 as f64 - mx;
-                sxx += dx * dx;
-                sxy += dx * ((x.host_send.0 + x.host_recv.0) as f64 / 2.0 - my);
+        // Keep the shortest round trips, spread over time: the best of each
+        // eighth of the span, then the shortest overall.
+        let mut used: Vec<&SyncExchange> = xs.iter().collect();
+        if used.len() > MAX_USED {
+            used.sort_by_key(|x| x.host_recv.0 - x.host_send.0);
+            let width = (span_us.1 - span_us.0).max(1.0) / 8.0;
+            let mut picked: Vec<&SyncExchange> = Vec::with_capacity(MAX_USED);
+            for bin in 0..8 {
+                let lo = span_us.0 + bin as f64 * width;
+                picked.extend(
+                    used.iter()
+                        .filter(|x| {
+                            (x.rig.0 as f64) >= lo && ((x.rig.0 as f64) < lo + width || bin == 7)
+                        })
+                        .take(MAX_USED / 16),
+                );
             }
-            if sxx > 0.0 {
-                let slope = sxy / sxx;
-                // The midpoints' error is at most half the longest kept round trip;
-                // the slope error is at most that over half the span.
-                let worst_half_rtt = best
-                    .iter()
-                    .map(|x| (x.host_recv.0 - x.host_send.0) as f64 / 2.0)
-                    .fold(0.0, f64::max);
-                let spread_us = best
-                    .iter()
-                    .map(|x| x.rig.0 as f64)
-                    .fold(f64::NEG_INFINITY, f64::max)
-                    - best
-                        .iter()
-                        .map(|x| x.rig.0 as f64)
-                        .fold(f64::INFINITY, f64::min);
-                let unc = if spread_us > 0.0 {
-                    2.0 * worst_half_rtt / (spread_us / 2.0)
-                } else {
-                    1.0
-                };
-                (slope, unc.min(DRIFT_PRIOR_PPM * 1e-3))
-            } else {
-                (1000.0, DRIFT_PRIOR_PPM * 1e-3)
+            for x in &used {
+                if picked.len() >= MAX_USED {
+                    break;
+                }
+                if !picked.iter().any(|p| std::ptr::eq(*p, *x)) {
+                    picked.push(x);
+                }
             }
-        } else {
-            (1000.0, DRIFT_PRIOR_PPM * 1e-3)
-        };
-        // Offset interval: each exchange says host(rig) lies in [send, recv].
-        let mut lo = f64::NEG_INFINITY;
-        let mut hi = f64::INFINITY;
-        for x in xs {
-            let d = (x.rig.0 as f64 - rig_ref_us) * ns_per_us;
-            // Rate error moves this exchange's constraint by up to |dt| * rate_unc.
-            let slack = (x.rig.0 as f64 - rig_ref_us).abs() * rate_unc;
-            lo = lo.max(x.host_send.0 as f64 - d - slack);
-            hi = hi.min(x.host_recv.0 as f64 - d + slack);
+            used = picked;
         }
-        if lo > hi {
-            // Inconsistent exchanges (a rig clock step): fall back to the single best exchange.
-            let x = by_rtt[0];
-            let d = (x.rig.0 as f64 - rig_ref_us) * ns_per_us;
-            lo = x.host_send.0 as f64 - d;
-            hi = x.host_recv.0 as f64 - d;
+        // Constraints alpha·a + beta·b <= gamma.
+        let mut cons: Vec<(f64, f64, f64)> = Vec::with_capacity(2 * used.len() + 2);
+        for x in &used {
+            let dx = x.rig.0 as f64 - rig_ref_us;
+            cons.push((1.0, dx, x.host_recv.0 as f64));
+            cons.push((-1.0, -dx, -(x.host_send.0 as f64 - RIG_TICK_NS)));
         }
+        let bmax = 1000.0 * (1.0 + DRIFT_PRIOR_PPM * 1e-6);
+        let bmin = 1000.0 * (1.0 - DRIFT_PRIOR_PPM * 1e-6);
+        cons.push((0.0, 1.0, bmax));
+        cons.push((0.0, -1.0, -bmin));
+        let mut vertices = Vec::new();
+        for i in 0..cons.len() {
+            for j in i + 1..cons.len() {
+                let (a1, b1, c1) = cons[i];
+                let (a2, b2, c2) = cons[j];
+                let det = a1 * b2 - a2 * b1;
+                if det.abs() < 1e-9 {
+                    continue;
+                }
+                let a = (c1 * b2 - c2 * b1) / det;
+                let b = (a1 * c2 - a2 * c1) / det;
+                let tol = 1e-6 * (1.0 + a.abs() * 1e-9);
+                if cons
+                    .iter()
+                    .all(|&(p, q, r)| p * a + q * b <= r + tol + 1e-3)
+                {
+                    vertices.push((a, b));
+                }
+            }
+        }
+        if vertices.is_empty() {
+            return None;
+        }
+        let n = vertices.len() as f64;
+        let a_c = vertices.iter().map(|v| v.0).sum::<f64>() / n;
+        let b_c = vertices.iter().map(|v| v.1).sum::<f64>() / n;
+        let (bl, bh) = vertices
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+                (l.min(v.1), h.max(v.1))
+            });
+        let rate = |b: f64| (1000.0 / b - 1.0) * 1e6;
         Some(SyncEstimate {
-            host_at_ref_ns: (lo + hi) / 2.0,
             rig_ref_us,
-            ns_per_us,
-            // The rig stamps whole microseconds: add one for its truncation.
-            half_width_ns: (hi - lo) / 2.0 + RIG_TICK_NS,
-            growth_ns_per_s: rate_unc * 1e6,
-            drift_ppm: (1000.0 / ns_per_us - 1.0) * 1e6,
+            vertices,
+            a_c,
+            b_c,
+            drift_ppm: (rate(bl) + rate(bh)) / 2.0,
+            drift_bound_ppm: (rate(bl) - rate(bh)).abs() / 2.0,
             span_us,
             exchanges: xs.len(),
         })
@@ -231,6 +245,7 @@ mod tests {
 
     #[test]
     fn true_offset_lies_inside_the_bound() {
+        let mut widths = Vec::new();
         for seed in 0..200 {
             let times: Vec<f64> = (0..20)
                 .map(|i| 1.0 + i as f64 * 0.01)
@@ -247,7 +262,16 @@ mod tests {
                     "seed {seed} t {t}: error {err} ns > bound {hw} ns"
                 );
             }
-            assert!((e.drift_ppm - 37.0).abs() < 20.0, "drift {}", e.drift_ppm);
+            assert!(
+                (e.drift_ppm - 37.0).abs() <= e.drift_bound_ppm + 1e-6,
+                "drift {} ± {}",
+                e.drift_ppm,
+                e.drift_bound_ppm
+            );
+            widths.push(e.bound_us());
         }
+        // The link never takes less than 100 µs each way, so 200 µs is the floor.
+        widths.sort_by(f64::total_cmp);
+        assert!(widths[100] < 400.0, "median bound {} µs", widths[100]);
     }
 }

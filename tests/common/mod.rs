@@ -39,7 +39,10 @@ pub fn run_sim(profile: &str, device: &str, scenario: Option<&str>) -> (Output, 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
     let mut cmd = certlab();
-    cmd.args(["run", profile, "--device", device, "--vendor", "demo", "--out"]).arg(&out);
+    cmd.args([
+        "run", profile, "--device", device, "--vendor", "demo", "--out",
+    ])
+    .arg(&out);
     if let Some(s) = scenario {
         cmd.args(["--scenario", s]);
     }
