@@ -227,9 +227,9 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     ctx.sync_burst().map_err(|e| e.to_string())?;
     m.anomalies.sync_bursts += 1;
     let source = if rig_mic {
-        ctx.station.rig.mic_stream()
+        ctx.station.rig.mic_stream(p.sample_rate)
     } else {
-        need(ctx.station.dut.audio.as_mut(), "audio interface")?.capture_stream()
+        need(ctx.station.dut.audio.as_mut(), "audio interface")?.capture_stream(p.sample_rate)
     }
     .map_err(|e| e.to_string())?;
     let rate = source.sample_rate();
@@ -274,7 +274,7 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         }
         let r = if rig_mic || loopback_s > 0.0 {
             need(ctx.station.dut.audio.as_mut(), "audio interface")
-                .and_then(|a| a.play(samples.clone(), t_k).map_err(|e| e.to_string()))
+                .and_then(|a| a.play(samples.clone(), rate, t_k).map_err(|e| e.to_string()))
                 .map(|_| Emit::Host(t_k))
         } else {
             let at = est0.host_to_rig(t_k);

@@ -50,8 +50,8 @@ pub struct RigInfo {
     pub serial: String,
     pub firmware: String,
     pub protocol: u32,
-    /// Sample rate of the reference microphone stream, Hz.
-    pub mic_sample_rate: u32,
+    /// Sample rates the reference microphone can stream at, Hz.
+    pub mic_sample_rates: Vec<u32>,
     /// Delay of the rig's acoustic loopback (microphone to speaker), µs, calibrated.
     pub loopback_delay_us: u64,
 }
@@ -70,17 +70,16 @@ pub trait Rig: Send {
     fn press_button(&mut self, at: RigTime, hold_us: u64) -> StationResult<()>;
     /// Route the reference microphone to the reference speaker (for round trips).
     fn set_loopback(&mut self, on: bool) -> StationResult<()>;
-    /// The reference microphone stream, stamped in rig time (ns = µs × 1000).
-    fn mic_stream(&mut self) -> StationResult<Box<dyn BlockSource>>;
+    /// The reference microphone stream at `sample_rate`, stamped in rig time (ns = µs × 1000).
+    fn mic_stream(&mut self, sample_rate: u32) -> StationResult<Box<dyn BlockSource>>;
 }
 
 /// The host's audio connection to the DUT (USB audio class).
 pub trait AudioPath: Send {
-    fn sample_rate(&self) -> u32;
-    /// The DUT's capture stream (what its microphone sends), stamped in host time.
-    fn capture_stream(&mut self) -> StationResult<Box<dyn BlockSource>>;
-    /// Play `samples` to the DUT so that the first reaches it at host time `at`.
-    fn play(&mut self, samples: Arc<[f32]>, at: HostTime) -> StationResult<()>;
+    /// The DUT's capture stream (what its microphone sends) at `sample_rate`, stamped in host time.
+    fn capture_stream(&mut self, sample_rate: u32) -> StationResult<Box<dyn BlockSource>>;
+    /// Play `samples` at `sample_rate` to the DUT so that the first reaches it at host time `at`.
+    fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: HostTime) -> StationResult<()>;
 }
 
 /// A camera frame's luma plane with its host arrival time.

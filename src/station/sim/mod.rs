@@ -303,7 +303,7 @@ impl Rig for SimRig {
             serial: "SIM-RIG-0001".into(),
             firmware: env!("CARGO_PKG_VERSION").into(),
             protocol: 1,
-            mic_sample_rate: 48_000,
+            mic_sample_rates: vec![16_000, 44_100, 48_000, 96_000],
             loopback_delay_us: 500,
         }
     }
@@ -385,13 +385,19 @@ impl Rig for SimRig {
         Ok(())
     }
 
-    fn mic_stream(&mut self) -> StationResult<Box<dyn BlockSource>> {
+    fn mic_stream(&mut self, sample_rate: u32) -> StationResult<Box<dyn BlockSource>> {
+        if !self.info().mic_sample_rates.contains(&sample_rate) {
+            return Err(StationError::Rig(format!(
+                "the rig's microphone cannot stream at {sample_rate} Hz (it offers {:?})",
+                self.info().mic_sample_rates
+            )));
+        }
         self.command()?;
         let w = self.world.clone();
         let start_us = w.rig_us(w.now() + 0.002).ceil();
         let seed = w.sc.seed ^ 0x4d49_43;
         Ok(Box::new(RigMic {
-            rate: self.info().mic_sample_rate,
+            rate: sample_rate,
             start_us,
             n: 0,
             seq: 0,
@@ -455,18 +461,23 @@ struct SimAudio {
     world: Arc<World>,
 }
 
-impl AudioPath for SimAudio {
-    fn sample_rate(&self) -> u32 {
-        48_000
-    }
+fn unsupported(what: &str, rate: u32, rates: &[u32]) -> StationError {
+    StationError::Other(format!("the device does not support {what} at {rate} Hz (its descriptors offer {rates:?})"))
+}
 
-    fn capture_stream(&mut self) -> StationResult<Box<dyn BlockSource>> {
+impl AudioPath for SimAudio {
+    fn capture_stream(&mut self, sample_rate: u32) -> StationResult<Box<dyn BlockSource>> {
         let w = self.world.clone();
         w.check_connected(w.now())?;
+        let caps = &w.sc.capabilities;
+        if !caps.audio_capture || !caps.capture_rates.contains(&sample_rate) {
+            return Err(unsupported("capture", sample_rate, &caps.capture_rates));
+        }
         let a = &w.sc.audio;
         Ok(Box::new(DutCapture {
+            nominal: sample_rate,
             t0: w.now() + 0.001,
-            rate: 48_000.0 * (1.0 + w.sc.clocks.dut_audio_drift_ppm * 1e-6),
+            rate: sample_rate as f64 * (1.0 + w.sc.clocks.dut_audio_drift_ppm * 1e-6),
             n: 0,
             seq: 0,
             gain: db(a.capture_gain_db) * a.capture_polarity as f32,
@@ -477,11 +488,15 @@ impl AudioPath for SimAudio {
         }))
     }
 
-    fn play(&mut self, samples: Arc<[f32]>, at: HostTime) -> StationResult<()> {
+    fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: HostTime) -> StationResult<()> {
         let w = &self.world;
         w.check_connected(w.now())?;
+        let caps = &w.sc.capabilities;
+        if !caps.audio_playback || !caps.playback_rates.contains(&sample_rate) {
+            return Err(unsupported("playback", sample_rate, &caps.playback_rates));
+        }
         let lat = w.sc.latency.audio_receive.draw(&mut *lock(&w.dut_rng));
-        let rate = 48_000.0 * (1.0 + w.sc.clocks.dut_audio_drift_ppm * 1e-6);
+        let rate = sample_rate as f64 * (1.0 + w.sc.clocks.dut_audio_drift_ppm * 1e-6);
         w.dut_speaker(Emission {
             t_start: at.as_secs_f64() + lat,
             rate,
@@ -496,6 +511,7 @@ impl AudioPath for SimAudio {
 /// stamped by the host on arrival.
 struct DutCapture {
     world: Arc<World>,
+    nominal: u32,
     t0: f64,
     rate: f64,
     n: u64,
@@ -508,7 +524,7 @@ struct DutCapture {
 
 impl BlockSource for DutCapture {
     fn sample_rate(&self) -> u32 {
-        48_000
+        self.nominal
     }
 
     fn read_block(&mut self, out: &mut Block) -> std::result::Result<Read, SourceError> {
