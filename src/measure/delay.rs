@@ -51,6 +51,10 @@ pub const FIRST_ARRIVAL_WINDOW_S: f64 = 0.020;
 const SINC_HALF: i64 = 16;
 const FLOOR_SAMPLES: usize = 4096;
 const MAX_DRIFT: f64 = 1e-3;
+/// Stimuli shorter than this are not drift-corrected (their bias at 100 ppm is
+/// ≤ 0.6 sample, and a strong echo biases the half-stimulus delays of a sweep by
+/// ~0.3 sample, which the correction would turn into a delay error).
+const MIN_DRIFT_CORRECT_LEN: usize = 24_000;
 /// Sample rate assumed for the first-arrival window (only the window length
 /// depends on it).
 const NOMINAL_FS: f64 = 48_000.0;
@@ -440,10 +444,10 @@ impl Correlator {
         // 3. peak of ρ² and the robust floor
         let mut best_k = 0usize;
         let mut best_q = -1.0f64;
-        for k in 0..n_lags {
+        for (k, &rk) in r.iter().enumerate().take(n_lags) {
             let e = energy_at(k);
             if e > silent {
-                let rv = r[k] as f64;
+                let rv = rk as f64;
                 let q = rv * rv / e;
                 if q > best_q {
                     best_q = q;
@@ -533,7 +537,7 @@ impl Correlator {
                 let bias = eps * self.centroid;
                 let sigma_corr = sigma * var_scale.sqrt();
                 self.last_drift = Some(eps);
-                if bias.abs() > 3.0 * sigma_corr {
+                if bias.abs() > 3.0 * sigma_corr && m >= MIN_DRIFT_CORRECT_LEN {
                     delay -= bias;
                     sigma = (sigma * sigma + sigma_corr * sigma_corr).sqrt();
                 }
@@ -681,8 +685,14 @@ fn half_lags(
         // integer peak within ±reach of the centre
         let mut best = SINC_HALF as usize;
         let mut bv = f64::NEG_INFINITY;
-        for i in SINC_HALF as usize..=(SINC_HALF + 2 * reach) as usize {
-            let v = sign * buf[i];
+        let first = SINC_HALF as usize;
+        for (i, &b) in buf
+            .iter()
+            .enumerate()
+            .take((SINC_HALF + 2 * reach) as usize + 1)
+            .skip(first)
+        {
+            let v = sign * b;
             if v > bv {
                 bv = v;
                 best = i;
