@@ -51,6 +51,10 @@ pub const FIRST_ARRIVAL_WINDOW_S: f64 = 0.020;
 const SINC_HALF: i64 = 16;
 const FLOOR_SAMPLES: usize = 4096;
 const MAX_DRIFT: f64 = 1e-3;
+/// Stimuli shorter than this are not drift-corrected (their bias at 100 ppm is
+/// ≤ 0.6 sample, and a strong echo biases the half-stimulus delays of a sweep by
+/// ~0.3 sample, which the correction would turn into a delay error).
+const MIN_DRIFT_CORRECT_LEN: usize = 24_000;
 /// Sample rate assumed for the first-arrival window (only the window length
 /// depends on it).
 const NOMINAL_FS: f64 = 48_000.0;
@@ -107,6 +111,7 @@ pub struct Correlator {
     centroid: f64,
     halves: [(usize, usize, f64); 2],
     half_bias: [f64; 2],
+    half_info: [f64; 2],
     planner: RealFftPlanner<f32>,
     plan: Option<Plan>,
     last_drift: Option<f64>,
@@ -297,6 +302,13 @@ impl Correlator {
             (1.0, 1.0, vec![1.0])
         };
         let half = m / 2;
+        let info = |a: usize, b: usize| {
+            (a.max(1)..b.min(m.saturating_sub(1)))
+                .map(|j| ((stimulus[j + 1] - stimulus[j - 1]) as f64).powi(2))
+                .sum::<f64>()
+                .max(f64::MIN_POSITIVE)
+        };
+        let half_info = [info(0, half), info(half, m)];
         let halves = [
             (0, half, deriv_centroid(stimulus, 0, half)),
             (half, m, deriv_centroid(stimulus, half, m)),
@@ -315,6 +327,7 @@ impl Correlator {
         Correlator {
             stimulus: stimulus.to_vec(),
             half_bias,
+            half_info,
             stim_norm: energy.sqrt(),
             omega_rms,
             theo_floor,
@@ -431,10 +444,10 @@ impl Correlator {
         // 3. peak of ρ² and the robust floor
         let mut best_k = 0usize;
         let mut best_q = -1.0f64;
-        for k in 0..n_lags {
+        for (k, &rk) in r.iter().enumerate().take(n_lags) {
             let e = energy_at(k);
             if e > silent {
-                let rv = r[k] as f64;
+                let rv = rk as f64;
                 let q = rv * rv / e;
                 if q > best_q {
                     best_q = q;
@@ -500,11 +513,8 @@ impl Correlator {
         let mut vals = [0f64; (2 * SINC_HALF + 1) as usize];
         for (i, v) in vals.iter_mut().enumerate() {
             let k = k0 as i64 + i as i64 - SINC_HALF;
-            *v = if k >= 0 && (k as usize) < n {
-                r[k as usize] as f64
-            } else {
-                0.0
-            };
+            // Negative lags down to −M/2 sit, wrap-free, at the end of the buffer.
+            *v = r[k.rem_euclid(n as i64) as usize] as f64;
         }
         let delta = refine(&vals, sign);
         let raw_peak = sign * interp(&vals, delta);
@@ -521,9 +531,16 @@ impl Correlator {
         // 7. drift within the stimulus
         if m >= 1024 {
             if let Some((eps, var_scale)) = self.half_delays(capture, delay, sign) {
-                delay -= eps * self.centroid;
+                // Correct only a drift bias that stands out of the noise of
+                // its own estimate (3σ); otherwise keep the full-stimulus peak
+                // (a correction below 3σ_corr would add more noise than bias).
+                let bias = eps * self.centroid;
+                let sigma_corr = sigma * var_scale.sqrt();
                 self.last_drift = Some(eps);
-                sigma *= var_scale.sqrt();
+                if bias.abs() > 3.0 * sigma_corr && m >= MIN_DRIFT_CORRECT_LEN {
+                    delay -= bias;
+                    sigma = (sigma * sigma + sigma_corr * sigma_corr).sqrt();
+                }
             }
         }
         let sigma = (sigma * sigma + 0.002 * 0.002).sqrt();
@@ -558,10 +575,13 @@ impl Correlator {
         if !eps.is_finite() || eps.abs() > MAX_DRIFT {
             return None;
         }
-        // Each half carries ~half the information: var(lag_h) ≈ 2 var(full), so
-        // var(eps·c) ≈ c² · 4 var / (c2 − c1)².
+        // Half h carries the fraction I_h / I of the timing information
+        // (derivative energy), so var(lag_h) ≈ var(full) · I / I_h, and
+        // var(eps·c) = c² (var(l1) + var(l2)) / (c2 − c1)².
+        let total = self.half_info[0] + self.half_info[1];
         let ratio = self.centroid / (c2 - c1);
-        Some((eps, 1.0 + 4.0 * ratio * ratio))
+        let f = ratio * ratio * (total / self.half_info[0] + total / self.half_info[1]);
+        Some((eps, f))
     }
 
     /// Find the stimulus in an interleaved multichannel capture; returns the
@@ -648,8 +668,15 @@ fn half_lags(
         buf.clear();
         for k in (centre - span)..=(centre + span) {
             let start = k + a as i64;
-            let v = if start < 0 || start as usize >= capture.len() {
+            let v = if start as usize >= capture.len() && start >= 0 {
                 0.0
+            } else if start < 0 {
+                let skip = (-start) as usize;
+                if skip >= seg.len() {
+                    0.0
+                } else {
+                    dot(&seg[skip..], capture)
+                }
             } else {
                 dot(seg, &capture[start as usize..])
             };
@@ -658,8 +685,14 @@ fn half_lags(
         // integer peak within ±reach of the centre
         let mut best = SINC_HALF as usize;
         let mut bv = f64::NEG_INFINITY;
-        for i in SINC_HALF as usize..=(SINC_HALF + 2 * reach) as usize {
-            let v = sign * buf[i];
+        let first = SINC_HALF as usize;
+        for (i, &b) in buf
+            .iter()
+            .enumerate()
+            .take((SINC_HALF + 2 * reach) as usize + 1)
+            .skip(first)
+        {
+            let v = sign * b;
             if v > bv {
                 bv = v;
                 best = i;

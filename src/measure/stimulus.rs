@@ -10,7 +10,9 @@
 //! wideband band so that they survive a 200–7000 Hz band limit:
 //!
 //! - `Sweep`: exponential sine sweep 250 Hz → 6500 Hz (capped at 0.45·fs),
-//!   constant amplitude, 5 ms raised-cosine fades (shorter for very short stimuli).
+//!   amplitude rising 3 dB/octave so that the power spectrum is flat (a plain
+//!   exponential sweep is pink, which widens its correlation peak), 5 ms
+//!   raised-cosine fades (shorter for very short stimuli).
 //! - `Noise`: Gaussian pseudo-random coefficients on a 16 kHz grid, interpolated
 //!   with a Blackman-windowed band-pass kernel (400–6600 Hz ideal edges, ±8 ms
 //!   support, so the −6 dB band is about 250–6750 Hz). It is true band-limited
@@ -81,6 +83,9 @@ struct SpeechSynth {
     noise: BandNoise,
     /// Phases of the slow modulators.
     p: [f64; 8],
+    /// F0 centre (Hz) and modulation rates (Hz), drawn from the seed.
+    f0c: f64,
+    rates: [f64; 2],
 }
 
 /// splitmix64: a tiny, stable PRNG so stimuli never change with a crate version.
@@ -169,11 +174,12 @@ impl BandNoise {
 impl SpeechSynth {
     /// F0 (Hz) and its phase integral 2π∫F0 at t.
     fn f0(&self, t: f64) -> (f64, f64) {
-        let (w1, w2) = (2.0 * PI * 1.3, 2.0 * PI * 3.7);
-        let (a1, a2) = (50.0, 25.0);
+        let (w1, w2) = (2.0 * PI * self.rates[0], 2.0 * PI * self.rates[1]);
+        let (a1, a2) = (0.28 * self.f0c, 0.14 * self.f0c);
         let (p1, p2) = (self.p[0], self.p[1]);
-        let f = 170.0 + a1 * (w1 * t + p1).sin() + a2 * (w2 * t + p2).sin();
-        let integral = 170.0 * t
+        let f0c = self.f0c;
+        let f = f0c + a1 * (w1 * t + p1).sin() + a2 * (w2 * t + p2).sin();
+        let integral = f0c * t
             - a1 / w1 * ((w1 * t + p1).cos() - p1.cos())
             - a2 / w2 * ((w2 * t + p2).cos() - p2.cos());
         (f, 2.0 * PI * integral)
@@ -219,7 +225,7 @@ impl SpeechSynth {
         let e = self.syllable(t);
         let voiced_env = 0.15 + 0.85 * e;
         let noise_env =
-            0.12 + 0.35 * (1.0 - e) * (0.5 + 0.5 * (2.0 * PI * 2.9 * t + self.p[7]).sin());
+            0.35 + 0.6 * (1.0 - e) * (0.5 + 0.5 * (2.0 * PI * 2.9 * t + self.p[7]).sin());
         voiced_env * voiced + noise_env * self.noise.value(t)
     }
 }
@@ -249,9 +255,14 @@ impl Stimulus {
                 for v in p.iter_mut() {
                     *v = 2.0 * PI * rng.unit();
                 }
+                // F0 centre 140–190 Hz: with ±42 % modulation F0 stays in ~80–270 Hz.
+                let f0c = 140.0 + 50.0 * rng.unit();
+                let rates = [0.9 + 0.8 * rng.unit(), 3.0 + 2.0 * rng.unit()];
                 Synth::Speech(Box::new(SpeechSynth {
                     noise: BandNoise::new(duration_s, &mut rng),
                     p,
+                    f0c,
+                    rates,
                 }))
             }
         };
@@ -290,7 +301,13 @@ impl Stimulus {
             1.0
         };
         let v = match &self.synth {
-            Synth::Sweep { f1, rate } => (2.0 * PI * f1 * rate * ((t / rate).exp() - 1.0)).sin(),
+            Synth::Sweep { f1, rate } => {
+                // Amplitude ∝ √f(t): +3 dB/octave compensates the exponential
+                // sweep's 1/f dwell, so its power spectrum is flat in band and
+                // its autocorrelation a single sharp peak.
+                let g = (t / rate).exp();
+                g.sqrt() * (2.0 * PI * f1 * rate * (g - 1.0)).sin()
+            }
             Synth::Noise(n) => n.value(t),
             Synth::Speech(s) => s.value(t),
         };
