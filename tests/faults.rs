@@ -86,7 +86,7 @@ fn ctrl_c_aborts_cleanly_and_keeps_partial_data() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
     let bin = assert_cmd::cargo::cargo_bin("certlab");
-    let mut child = std::process::Command::new(bin)
+    let child = std::process::Command::new(bin)
         .current_dir(root())
         .args([
             "run",

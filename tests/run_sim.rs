@@ -76,7 +76,10 @@ fn check_class(class: &str) {
             s
         );
         for k in ["id", "kind", "outcome", "unit", "stats", "limits"] {
-            assert!(s.as_object().unwrap().contains_key(k), "{class}/{id}: {k} missing");
+            assert!(
+                s.as_object().unwrap().contains_key(k),
+                "{class}/{id}: {k} missing"
+            );
         }
         let Some(want) = truth(&scenario, kind) else {
             continue;

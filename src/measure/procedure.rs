@@ -274,7 +274,10 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         }
         let r = if rig_mic || loopback_s > 0.0 {
             need(ctx.station.dut.audio.as_mut(), "audio interface")
-                .and_then(|a| a.play(samples.clone(), rate, t_k).map_err(|e| e.to_string()))
+                .and_then(|a| {
+                    a.play(samples.clone(), rate, t_k)
+                        .map_err(|e| e.to_string())
+                })
                 .map(|_| Emit::Host(t_k))
         } else {
             let at = est0.host_to_rig(t_k);

@@ -414,18 +414,10 @@ pub fn verdict_table(r: &Report) -> String {
                 l.limit.statistic.name().into(),
                 format!("{:.3}{uu} {unit}", l.value),
                 bound,
-                if s.limits.len() > 1 {
-                    format!("{:?}", l.verdict).to_uppercase()
-                } else {
-                    s.outcome.name().into()
-                },
+                format!("{:?}", l.verdict).to_uppercase(),
             ]);
         }
-        if s.limits.len() > 1
-            || (!s.limits.is_empty()
-                && s.outcome != StepOutcome::Pass
-                && s.limits.iter().all(|l| l.verdict == Verdict::Pass))
-        {
+        if !s.limits.is_empty() {
             rows.push([
                 String::new(),
                 String::new(),

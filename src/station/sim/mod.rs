@@ -135,6 +135,9 @@ fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {
     }
 }
 
+/// HID input changes due at a true time: (usage page, usage, value).
+type HidQueue = Mutex<VecDeque<(f64, (u16, u16, i32))>>;
+
 /// State shared by every simulated part.
 struct World {
     sc: Scenario,
@@ -142,7 +145,7 @@ struct World {
     medium: Mutex<Medium>,
     /// The DUT's own random draws (latencies).
     dut_rng: Mutex<StdRng>,
-    hid_queue: Mutex<VecDeque<(f64, (u16, u16, i32))>>,
+    hid_queue: HidQueue,
     control_queue: Mutex<VecDeque<(f64, String)>>,
     control_state: Mutex<ControlState>,
     disconnect_at: Option<f64>,
@@ -395,7 +398,7 @@ impl Rig for SimRig {
         self.command()?;
         let w = self.world.clone();
         let start_us = w.rig_us(w.now() + 0.002).ceil();
-        let seed = w.sc.seed ^ 0x4d49_43;
+        let seed = w.sc.seed ^ 0x004d_4943;
         Ok(Box::new(RigMic {
             rate: sample_rate,
             start_us,
@@ -462,7 +465,9 @@ struct SimAudio {
 }
 
 fn unsupported(what: &str, rate: u32, rates: &[u32]) -> StationError {
-    StationError::Other(format!("the device does not support {what} at {rate} Hz (its descriptors offer {rates:?})"))
+    StationError::Other(format!(
+        "the device does not support {what} at {rate} Hz (its descriptors offer {rates:?})"
+    ))
 }
 
 impl AudioPath for SimAudio {
