@@ -600,7 +600,7 @@ fn locate_flash(
 
 fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), String> {
     let p = &step.params;
-    let (want_page, want_usage) = crate::station::sim::scenario::parse_usage(&p.hid_usage)
+    let (want_page, want_usage) = crate::profile::requirement::parse_hid_usage(&p.hid_usage)
         .ok_or_else(|| format!("bad hid_usage {:?}", p.hid_usage))?;
     need(ctx.station.dut.hid.as_mut(), "HID interface")?;
     ctx.sync_burst().map_err(|e| e.to_string())?;

@@ -327,11 +327,5 @@ impl Scenario {
     }
 }
 
-/// Parse "0xPP:0xUU".
-pub fn parse_usage(s: &str) -> Option<(u16, u16)> {
-    let (p, u) = s.split_once(':')?;
-    let h = |x: &str| {
-        u16::from_str_radix(x.strip_prefix("0x").or_else(|| x.strip_prefix("0X"))?, 16).ok()
-    };
-    Some((h(p)?, h(u)?))
-}
+/// Parse "0xPP:0xUU" (the profile's own notation).
+pub use crate::profile::requirement::parse_hid_usage as parse_usage;
