@@ -40,6 +40,9 @@ pub enum Error {
     /// A device, rig or station problem that stops a command (exit 2).
     #[error("{0}")]
     Device(String),
+    /// A measurement that could not give a number, e.g. no stimulus found (exit 2).
+    #[error("{0}")]
+    Measurement(String),
     /// A capability a later release provides (exit 2).
     #[error("{0}: not implemented yet")]
     NotImplemented(String),
@@ -52,9 +55,10 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::BadInput(_) | Error::Profile { .. } => ExitStatus::BadInput,
-            Error::Device(_) | Error::NotImplemented(_) | Error::Harness(_) => {
-                ExitStatus::Incomplete
-            }
+            Error::Device(_)
+            | Error::Measurement(_)
+            | Error::NotImplemented(_)
+            | Error::Harness(_) => ExitStatus::Incomplete,
         }
     }
 }

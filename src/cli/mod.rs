@@ -5,6 +5,7 @@
 //! failed, 2 the run could not finish, 3 bad usage or bad input. It holds no
 //! measurement or report logic of its own.
 
+mod analyze;
 mod devices;
 
 use std::io::IsTerminal;
@@ -135,13 +136,29 @@ enum ProfilesCmd {
 #[derive(Subcommand)]
 enum AnalyzeCmd {
     /// Find a stimulus WAV in a capture WAV and print its delay.
+    #[command(after_help = "\
+Reads WAV files at 8 to 192 kHz: 16-, 24- or 32-bit integer or float, mono or
+multichannel. The stimulus is searched for in every channel of the capture; the
+best channel is reported. Every occurrence is found; with --interval-ms, shot k
+is taken as scheduled at k × interval from the capture's start and its latency
+is its position less that. Exit 2 when the stimulus is not found (no number is
+guessed), 3 for unreadable or mismatched files.
+
+Example:
+  certlab analyze audio --stimulus sweep.wav --capture capture.wav --json")]
     Audio {
-        #[arg(long)]
+        /// The stimulus as played (its first channel is used).
+        #[arg(long, value_name = "S.wav")]
         stimulus: PathBuf,
-        #[arg(long)]
+        /// The capture to search.
+        #[arg(long, value_name = "C.wav")]
         capture: PathBuf,
+        /// Print JSON: latency_ms, uncertainty_ms, confidence, snr_db, channel, polarity, drift_ppm, shots.
         #[arg(long)]
         json: bool,
+        /// The stimulus was played every this many ms from the capture's start.
+        #[arg(long, value_name = "MS")]
+        interval_ms: Option<f64>,
     },
 }
 
@@ -201,9 +218,12 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
         Command::Run(a) => cmd_run(a),
         Command::Profiles(p) => cmd_profiles(p),
         Command::Devices { json, sysfs } => devices::run(json, &sysfs),
-        Command::Analyze(AnalyzeCmd::Audio { .. }) => {
-            Err(Error::NotImplemented("certlab analyze audio".into()))
-        }
+        Command::Analyze(AnalyzeCmd::Audio {
+            stimulus,
+            capture,
+            json,
+            interval_ms,
+        }) => analyze::run(&stimulus, &capture, json, interval_ms),
         Command::Verify { .. } => Err(Error::NotImplemented("certlab verify".into())),
         Command::Keys(_) => Err(Error::NotImplemented("certlab keys".into())),
         Command::Authority(_) => Err(Error::NotImplemented("certlab authority".into())),

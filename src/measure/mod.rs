@@ -5,6 +5,7 @@
 //! produces shots, statistics and uncertainties; it never judges them against a
 //! limit (that is `profile::judge`) and never writes files (that is `report`).
 
+pub mod analyze;
 pub mod conformance;
 pub mod delay;
 pub mod onset;

@@ -50,12 +50,15 @@ pub struct RequirementResult {
 /// Raw data kept for re-analysis.
 #[derive(Debug, Clone)]
 pub enum RawData {
-    /// Mono audio; `clock` names the clock of `t_first_ns` ("host" or "rig").
+    /// Mono audio; `clock` names the clock of `t_first_ns` ("host", "rig", or
+    /// "none" for a stimulus). `emitted_at_samples`: where each shot's stimulus
+    /// was emitted, as a fractional sample index of this capture.
     Audio {
         name: String,
         sample_rate: u32,
         clock: &'static str,
         t_first_ns: Option<f64>,
+        emitted_at_samples: Vec<f64>,
         samples: Vec<f32>,
     },
     /// A table: header and rows, written as CSV.
@@ -331,15 +334,26 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     let map = capture.time_map();
     m.stream_drift_ppm = map.map(|t| t.drift_ppm);
     m.raw.push(RawData::Audio {
-        name: format!("{}.wav", step.id),
+        name: format!("{}-stimulus.wav", step.id),
         sample_rate: rate,
-        clock: if rig_mic { "rig" } else { "host" },
-        t_first_ns: map.map(|t| t.time_of(0.0)),
-        samples: capture.samples.clone(),
+        clock: "none",
+        t_first_ns: None,
+        emitted_at_samples: Vec::new(),
+        samples: samples.to_vec(),
     });
+    let clock = if rig_mic { "rig" } else { "host" };
     let Some(map) = map else {
+        m.raw.push(RawData::Audio {
+            name: format!("{}.wav", step.id),
+            sample_rate: rate,
+            clock,
+            t_first_ns: None,
+            emitted_at_samples: Vec::new(),
+            samples: capture.samples,
+        });
         return Err(failure.unwrap_or_else(|| "no audio was captured".into()));
     };
+    let mut emitted_at = Vec::with_capacity(emits.len());
     let mut corr = Correlator::new(&samples);
     let window_len = ((p.stimulus_ms + p.max_latency_ms) / 1e3 * rate as f64).ceil() as usize;
     // A few milliseconds before the emission, for the clock-sync bound and the filters.
@@ -355,6 +369,7 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         } else {
             emitted.0 as f64
         };
+        emitted_at.push(map.index_of(t_cap_ns));
         let i_emit = map.index_of(t_cap_ns).round() as i64;
         let start = (i_emit - guard as i64).max(0) as usize;
         let stop = (start + window_len + guard).min(capture.samples.len());
@@ -400,6 +415,14 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         }
         m.shots.push(shot);
     }
+    m.raw.push(RawData::Audio {
+        name: format!("{}.wav", step.id),
+        sample_rate: rate,
+        clock,
+        t_first_ns: Some(map.time_of(0.0)),
+        emitted_at_samples: emitted_at,
+        samples: capture.samples,
+    });
     match failure {
         Some(f) => Err(f),
         None => Ok(()),

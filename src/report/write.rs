@@ -69,6 +69,7 @@ pub fn write_files(dir: &Path, raw: &[RawData]) -> std::io::Result<Vec<String>> 
                 samples,
                 clock,
                 t_first_ns,
+                emitted_at_samples,
             } => {
                 let rel = PathBuf::from("raw").join(name);
                 let spec = hound::WavSpec {
@@ -94,6 +95,7 @@ pub fn write_files(dir: &Path, raw: &[RawData]) -> std::io::Result<Vec<String>> 
                     "sample_rate": sample_rate,
                     "clock": clock,
                     "first_sample_time_ns": t_first_ns,
+                    "emitted_at_samples": emitted_at_samples,
                 });
                 let rel_meta = rel.with_extension("json");
                 let text = serde_json::to_vec_pretty(&meta).map_err(std::io::Error::other)?;
