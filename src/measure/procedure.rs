@@ -23,7 +23,10 @@ use crate::time::{HostTime, RigTime};
 pub const K: f64 = 2.0;
 
 /// Exchanges in one clock-sync burst.
-pub const SYNC_BURST: usize = 12;
+pub const SYNC_BURST: usize = 16;
+
+/// The random wait before each sync request spans a little over one USB frame, s.
+const SYNC_PHASE_S: f64 = 0.0011;
 
 /// One shot of a latency step.
 #[derive(Debug, Clone, Serialize)]
@@ -120,9 +123,18 @@ impl Ctx<'_> {
         self.cancel.load(Ordering::Relaxed)
     }
 
-    /// One burst of clock-sync exchanges with the rig.
+    /// One burst of clock-sync exchanges with the rig. Each request waits a
+    /// random fraction of a USB frame first: requests at random phases of the
+    /// (unseen) bus schedule include some that catch a frame at once, and the
+    /// shortest delays are what tighten the bound.
     pub fn sync_burst(&mut self) -> Result<(), StationError> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed ^ self.sync.len() as u64);
         for _ in 0..SYNC_BURST {
+            let now = self.station.clock.now();
+            self.station
+                .clock
+                .sleep_until(now.plus_secs(rng.random_range(0.0..SYNC_PHASE_S)));
             let x = self.station.rig.sync_exchange()?;
             self.sync.add(x);
         }

@@ -259,12 +259,20 @@ impl SimRig {
         }
     }
 
-    fn link_delay(&mut self, range: [f64; 2]) -> f64 {
+    /// The delay of a transfer starting at true time `t`.
+    fn link_delay(&mut self, t: f64, range: [f64; 2]) -> f64 {
         let l = &self.world.sc.link;
-        let mut d = self
-            .link_rng
-            .random_range(range[0]..=range[1].max(range[0]))
-            * 1e-6;
+        let frame = l.frame_us * 1e-6;
+        let to_frame = if frame > 0.0 {
+            frame - t.rem_euclid(frame)
+        } else {
+            0.0
+        };
+        let mut d = to_frame
+            + self
+                .link_rng
+                .random_range(range[0]..=range[1].max(range[0]))
+                * 1e-6;
         if self
             .link_rng
             .random_bool(l.stall_probability.clamp(0.0, 1.0))
@@ -279,8 +287,8 @@ impl SimRig {
 
     /// A command takes the up-link delay to reach the rig.
     fn command(&mut self) -> StationResult<f64> {
-        let up = self.link_delay(self.world.sc.link.up_us);
         let now = self.world.now();
+        let up = self.link_delay(now, self.world.sc.link.up_us);
         self.world.sleep_until(now + up);
         Ok(now + up)
     }
@@ -313,9 +321,10 @@ impl Rig for SimRig {
 
     fn sync_exchange(&mut self) -> StationResult<SyncExchange> {
         let host_send = self.world.clock.now();
-        let up = self.link_delay(self.world.sc.link.up_us);
-        let down = self.link_delay(self.world.sc.link.down_us);
-        let stamp = self.world.rig_us(host_send.as_secs_f64() + up).floor() as u64;
+        let t = host_send.as_secs_f64();
+        let up = self.link_delay(t, self.world.sc.link.up_us);
+        let down = self.link_delay(t + up, self.world.sc.link.down_us);
+        let stamp = self.world.rig_us(t + up).floor() as u64;
         self.world.sleep_until(host_send.as_secs_f64() + up + down);
         Ok(SyncExchange {
             host_send,

@@ -233,10 +233,16 @@ impl Default for VideoSpec {
     }
 }
 
-/// The rig's USB link: per-direction delays and stalls.
+/// The rig's USB link. A transfer waits for the next bus slot (a 125 µs
+/// microframe when the rig's full-speed port sits behind a high-speed hub;
+/// 1000 for a 1 ms full-speed frame), then takes a driver and firmware delay
+/// drawn from the range of its direction, and now and then stalls. The
+/// directions differ, and the harness is not told how.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LinkSpec {
+    /// Bus slot period, µs (0: no framing).
+    pub frame_us: f64,
     pub up_us: [f64; 2],
     pub down_us: [f64; 2],
     pub stall_probability: f64,
@@ -246,9 +252,10 @@ pub struct LinkSpec {
 impl Default for LinkSpec {
     fn default() -> Self {
         LinkSpec {
-            up_us: [100.0, 1000.0],
-            down_us: [100.0, 2000.0],
-            stall_probability: 0.03,
+            frame_us: 125.0,
+            up_us: [20.0, 80.0],
+            down_us: [40.0, 250.0],
+            stall_probability: 0.02,
             stall_ms: [2.0, 5.0],
         }
     }
