@@ -427,7 +427,8 @@ pub fn samples_to_block(seq: u32, t_first: RigTime, samples: &[i16]) -> Block {
     b
 }
 
-/// f32 samples (nominally in [-1, 1]) to i16 PCM, clamped: round(x × 32767).
+/// An f32 sample (nominally in [-1, 1]) to i16 PCM, clamped: round(x × 32767)
+/// (so +1.0 stays representable; decoding divides by 32768).
 pub fn f32_to_i16(x: f32) -> i16 {
     if x.is_nan() {
         return 0;
@@ -684,7 +685,8 @@ impl Decoder {
         Self::default()
     }
 
-    /// Queue received bytes.
+    /// Queue received bytes. They are held until [`next`](Decoder::next)
+    /// consumes them: drain it after each push to keep memory bounded.
     pub fn push(&mut self, bytes: &[u8]) {
         if self.pos >= self.pending.len() {
             self.pending.clear();
