@@ -7,6 +7,7 @@
 //! simulated implementations are equals behind the same traits. It measures
 //! nothing and judges nothing.
 
+pub mod rig;
 pub mod sim;
 pub mod sync;
 
