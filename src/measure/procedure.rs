@@ -326,6 +326,9 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         }
     }
     let (stats, err) = acq.stop(&mut capture);
+    if rig_mic {
+        let _ = ctx.station.rig.stop_streams();
+    }
     if loopback_s > 0.0 {
         let _ = ctx.station.rig.set_loopback(false);
     }

@@ -8,6 +8,7 @@
 //! nothing and judges nothing.
 
 pub mod rig;
+pub mod serial_rig;
 pub mod sim;
 pub mod sync;
 
@@ -73,6 +74,10 @@ pub trait Rig: Send {
     fn set_loopback(&mut self, on: bool) -> StationResult<()>;
     /// The reference microphone stream at `sample_rate`, stamped in rig time (ns = µs × 1000).
     fn mic_stream(&mut self, sample_rate: u32) -> StationResult<Box<dyn BlockSource>>;
+    /// Stop any sensor stream.
+    fn stop_streams(&mut self) -> StationResult<()> {
+        Ok(())
+    }
 }
 
 /// The host's audio connection to the DUT (USB audio class).

@@ -6,6 +6,7 @@
 //! is the host clock. The simulated parts really delay and degrade signals; the
 //! host learns latencies only by measuring them. It does not measure or judge.
 
+pub mod firmware;
 pub mod medium;
 pub mod scenario;
 
@@ -88,7 +89,7 @@ pub fn open(class: DeviceClass, spec: &str, scenario: Option<&Path>) -> Result<S
             }) as Box<dyn ControlPort>
         }),
     };
-    let rig = Box::new(SimRig::new(world.clone()));
+    let rig = pty_rig(SimRig::new(world.clone()), clock)?;
     Ok(Station {
         clock,
         identity,
@@ -96,6 +97,68 @@ pub fn open(class: DeviceClass, spec: &str, scenario: Option<&Path>) -> Result<S
         dut,
         scenario: Some((path, sha)),
     })
+}
+
+/// The simulated rig behind its firmware on a pseudo-terminal, reached through
+/// the same serial adapter as a real rig.
+fn pty_rig(rig: SimRig, clock: HostClock) -> Result<Box<dyn Rig>> {
+    use serialport::SerialPort;
+    let err = |e: &dyn std::fmt::Display| {
+        Error::Harness(format!(
+            "cannot open a pseudo-terminal for the simulated rig: {e}"
+        ))
+    };
+    let (mut master, mut slave) = serialport::TTYPort::pair().map_err(|e| err(&e))?;
+    master
+        .set_timeout(Duration::from_millis(50))
+        .map_err(|e| err(&e))?;
+    slave
+        .set_timeout(Duration::from_millis(50))
+        .map_err(|e| err(&e))?;
+    let path = slave.name().unwrap_or_else(|| "pty".into());
+    let m2 = master.try_clone_native().map_err(|e| err(&e))?;
+    let s2 = slave.try_clone_native().map_err(|e| err(&e))?;
+    let fw = firmware::Firmware::start(Box::new(master), Box::new(m2), rig).map_err(|e| err(&e))?;
+    let host =
+        crate::station::serial_rig::SerialRig::connect(&path, Box::new(slave), Box::new(s2), clock)
+            .map_err(|e| Error::Device(format!("the simulated rig on {path}: {e}")))?;
+    Ok(Box::new(PtyRig {
+        host,
+        _firmware: fw,
+    }))
+}
+
+/// The host's serial rig with the simulated firmware it talks to.
+struct PtyRig {
+    host: crate::station::serial_rig::SerialRig,
+    _firmware: firmware::Firmware,
+}
+
+impl Rig for PtyRig {
+    fn info(&self) -> RigInfo {
+        self.host.info()
+    }
+    fn sync_exchange(&mut self) -> StationResult<SyncExchange> {
+        self.host.sync_exchange()
+    }
+    fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> StationResult<()> {
+        self.host.play(samples, sample_rate, at)
+    }
+    fn flash_led(&mut self, at: RigTime, duration_us: u64) -> StationResult<()> {
+        self.host.flash_led(at, duration_us)
+    }
+    fn press_button(&mut self, at: RigTime, hold_us: u64) -> StationResult<()> {
+        self.host.press_button(at, hold_us)
+    }
+    fn set_loopback(&mut self, on: bool) -> StationResult<()> {
+        self.host.set_loopback(on)
+    }
+    fn mic_stream(&mut self, sample_rate: u32) -> StationResult<Box<dyn BlockSource>> {
+        self.host.mic_stream(sample_rate)
+    }
+    fn stop_streams(&mut self) -> StationResult<()> {
+        self.host.stop_streams()
+    }
 }
 
 fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {
@@ -245,7 +308,7 @@ fn gaussian(rng: &mut StdRng) -> f32 {
 
 // ---------------------------------------------------------------- rig
 
-struct SimRig {
+pub struct SimRig {
     world: Arc<World>,
     link_rng: StdRng,
 }
@@ -283,6 +346,19 @@ impl SimRig {
                 * 1e-3;
         }
         d
+    }
+
+    /// Firmware side of a sync request that has just arrived on the wire:
+    /// wait out the up-link delay, stamp the receipt in rig time, then wait out
+    /// the down-link delay of the reply.
+    fn sync_receipt(&mut self) -> RigTime {
+        let now = self.world.now();
+        let up = self.link_delay(now, self.world.sc.link.up_us);
+        self.world.sleep_until(now + up);
+        let stamp = RigTime(self.world.rig_us(now + up).floor() as u64);
+        let down = self.link_delay(now + up, self.world.sc.link.down_us);
+        self.world.sleep_until(now + up + down);
+        stamp
     }
 
     /// A command takes the up-link delay to reach the rig.

@@ -1,0 +1,340 @@
+//! The rig over a serial byte stream: the host adapter around the sans-IO
+//! session of `station::rig`.
+//!
+//! Owns the I/O: a reader thread that feeds received bytes and their arrival
+//! times to the session, routes sample blocks to the microphone stream's ring,
+//! and hands replies to the command side; and the writes. It does not
+//! interpret bytes itself (that is the session's) and knows nothing of
+//! measurements.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::rig::codec::{f32_to_i16, stimulus_chunks, Message};
+use super::rig::session::{Event, HostSession};
+use super::{Rig, RigInfo, StationError, StationResult, SyncExchange};
+use crate::sampling::{Block, BlockSource, Read as BlockRead, SourceError};
+use crate::time::{HostClock, RigTime};
+
+/// How long a command may wait for its acknowledgement.
+const REPLY_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Sample blocks the reader can hold for the microphone stream.
+const MIC_RING: usize = 1024;
+
+/// A reply routed from the reader to the command side.
+enum Reply {
+    Handshake(Result<RigInfo, String>),
+    Sync(SyncExchange),
+    Ack(u16),
+    Error(u16, String),
+    Gone(String),
+}
+
+struct Shared {
+    session: Mutex<HostSession>,
+    mic: Mutex<Option<rtrb::Producer<Block>>>,
+    mic_overruns: AtomicU64,
+    stop: AtomicBool,
+}
+
+/// A rig on a serial port (or any byte stream), speaking protocol v1.
+pub struct SerialRig {
+    name: String,
+    writer: Box<dyn Write + Send>,
+    clock: HostClock,
+    shared: Arc<Shared>,
+    replies: Receiver<Reply>,
+    reader: Option<JoinHandle<()>>,
+    info: RigInfo,
+    uploaded: HashMap<usize, u16>,
+    next_stimulus: u16,
+}
+
+impl SerialRig {
+    /// Start the reader and shake hands. `reader` and `writer` are two handles
+    /// of the same port; reads must time out now and then (so the reader can stop).
+    pub fn connect(
+        name: &str,
+        reader: Box<dyn Read + Send>,
+        writer: Box<dyn Write + Send>,
+        clock: HostClock,
+    ) -> StationResult<SerialRig> {
+        let shared = Arc::new(Shared {
+            session: Mutex::new(HostSession::new()),
+            mic: Mutex::new(None),
+            mic_overruns: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::channel();
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("certlab-rig-reader".into())
+            .spawn(move || reader_loop(reader, sh, tx, clock))
+            .map_err(|e| StationError::Rig(format!("cannot start the rig reader: {e}")))?;
+        let mut rig = SerialRig {
+            name: name.to_string(),
+            writer,
+            clock,
+            shared,
+            replies: rx,
+            reader: Some(thread),
+            info: RigInfo {
+                kind: String::new(),
+                serial: String::new(),
+                firmware: String::new(),
+                protocol: 0,
+                mic_sample_rates: Vec::new(),
+                loopback_delay_us: 0,
+            },
+            uploaded: HashMap::new(),
+            next_stimulus: 1,
+        };
+        let bytes = lock(&rig.shared.session).handshake(clock.now());
+        rig.write(&bytes)?;
+        match rig.wait(|r| matches!(r, Reply::Handshake(_)))? {
+            Reply::Handshake(Ok(info)) => rig.info = info,
+            Reply::Handshake(Err(e)) => return Err(StationError::Rig(format!("{name}: {e}"))),
+            _ => unreachable!("wait returns only what it was asked for"),
+        }
+        Ok(rig)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> StationResult<()> {
+        self.writer
+            .write_all(bytes)
+            .and_then(|_| self.writer.flush())
+            .map_err(|e| {
+                StationError::Disconnected(format!("rig {}: write failed: {e}", self.name))
+            })
+    }
+
+    /// Wait for the reply `want` picks; errors and a vanished rig end the wait.
+    fn wait(&mut self, want: impl Fn(&Reply) -> bool) -> StationResult<Reply> {
+        let deadline = std::time::Instant::now() + REPLY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.replies.recv_timeout(left) {
+                Ok(Reply::Gone(why)) => {
+                    return Err(StationError::Disconnected(format!(
+                        "rig {}: {why}",
+                        self.name
+                    )))
+                }
+                Ok(r) if want(&r) => return Ok(r),
+                Ok(_) => continue, // a late reply to an earlier request
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(StationError::Rig(format!(
+                        "rig {} did not answer within {} ms",
+                        self.name,
+                        REPLY_TIMEOUT.as_millis()
+                    )))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(StationError::Disconnected(format!(
+                        "rig {}: the reader stopped",
+                        self.name
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Send a command and wait for its Ack (or the rig's Error).
+    fn command(&mut self, msg: &Message) -> StationResult<()> {
+        let (seq, bytes) = lock(&self.shared.session).send_command(msg, self.clock.now());
+        self.write(&bytes)?;
+        match self.wait(|r| matches!(r, Reply::Ack(s) | Reply::Error(s, _) if *s == seq))? {
+            Reply::Ack(_) => Ok(()),
+            Reply::Error(_, e) => Err(StationError::Rig(e)),
+            _ => unreachable!("wait returns only what it was asked for"),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn reader_loop(
+    mut port: Box<dyn Read + Send>,
+    sh: Arc<Shared>,
+    tx: mpsc::Sender<Reply>,
+    clock: HostClock,
+) {
+    let mut buf = [0u8; 4096];
+    while !sh.stop.load(Ordering::Relaxed) {
+        let n = match port.read(&mut buf) {
+            Ok(0) => {
+                let _ = tx.send(Reply::Gone("the port closed".into()));
+                return;
+            }
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                let _ = tx.send(Reply::Gone(format!("read failed: {e}")));
+                return;
+            }
+        };
+        let now = clock.now();
+        let events = lock(&sh.session).receive(&buf[..n], now);
+        for ev in events {
+            let reply = match ev {
+                Event::HandshakeDone { info, .. } => Reply::Handshake(Ok(info)),
+                Event::VersionMismatch { rig, host } => {
+                    Reply::Handshake(Err(Event::mismatch_text(rig, host)))
+                }
+                Event::SyncExchange(x) => Reply::Sync(x),
+                Event::Ack(s) => Reply::Ack(s),
+                Event::RigError { seq, code, msg } => Reply::Error(seq, format!("{code}: {msg}")),
+                Event::Block { block, .. } => {
+                    if let Some(p) = lock(&sh.mic).as_mut() {
+                        if p.push(block).is_err() {
+                            sh.mic_overruns.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            if tx.send(reply).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for SerialRig {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.reader.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Rig for SerialRig {
+    fn info(&self) -> RigInfo {
+        self.info.clone()
+    }
+
+    fn sync_exchange(&mut self) -> StationResult<SyncExchange> {
+        let bytes = lock(&self.shared.session).send_sync(self.clock.now());
+        self.write(&bytes)?;
+        match self.wait(|r| matches!(r, Reply::Sync(_)))? {
+            Reply::Sync(x) => Ok(x),
+            _ => unreachable!("wait returns only what it was asked for"),
+        }
+    }
+
+    fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> StationResult<()> {
+        // Upload each stimulus once; the rig plays it from its memory at `at`.
+        let key = Arc::as_ptr(&samples) as *const f32 as usize;
+        let id = match self.uploaded.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.next_stimulus;
+                self.next_stimulus = self.next_stimulus.wrapping_add(1).max(1);
+                let pcm: Vec<i16> = samples.iter().map(|&s| f32_to_i16(s)).collect();
+                for chunk in stimulus_chunks(id, &pcm) {
+                    self.command(&chunk)?;
+                }
+                self.uploaded.insert(key, id);
+                id
+            }
+        };
+        self.command(&Message::Play {
+            at,
+            sample_rate,
+            id,
+        })
+    }
+
+    fn flash_led(&mut self, at: RigTime, duration_us: u64) -> StationResult<()> {
+        self.command(&Message::FlashLed {
+            at,
+            duration_us: duration_us.min(u32::MAX as u64) as u32,
+        })
+    }
+
+    fn press_button(&mut self, at: RigTime, hold_us: u64) -> StationResult<()> {
+        self.command(&Message::PressButton {
+            at,
+            hold_us: hold_us.min(u32::MAX as u64) as u32,
+        })
+    }
+
+    fn set_loopback(&mut self, on: bool) -> StationResult<()> {
+        self.command(&Message::SetLoopback { on })
+    }
+
+    fn stop_streams(&mut self) -> StationResult<()> {
+        self.command(&Message::StreamMic {
+            sample_rate: 0,
+            on: false,
+        })?;
+        *lock(&self.shared.mic) = None;
+        Ok(())
+    }
+
+    fn mic_stream(&mut self, sample_rate: u32) -> StationResult<Box<dyn BlockSource>> {
+        let (p, c) = rtrb::RingBuffer::new(MIC_RING);
+        *lock(&self.shared.mic) = Some(p);
+        self.command(&Message::StreamMic {
+            sample_rate,
+            on: true,
+        })?;
+        Ok(Box::new(MicStream {
+            consumer: c,
+            rate: sample_rate,
+            shared: self.shared.clone(),
+            name: self.name.clone(),
+        }))
+    }
+}
+
+/// The rig's microphone stream as the reader thread delivers it.
+struct MicStream {
+    consumer: rtrb::Consumer<Block>,
+    rate: u32,
+    shared: Arc<Shared>,
+    name: String,
+}
+
+impl BlockSource for MicStream {
+    fn read_block(&mut self, out: &mut Block) -> Result<BlockRead, SourceError> {
+        match self.consumer.pop() {
+            Ok(b) => {
+                *out = b;
+                Ok(BlockRead::Block)
+            }
+            Err(_) if self.shared.stop.load(Ordering::Relaxed) || self.consumer.is_abandoned() => {
+                Err(SourceError::Disconnected(format!(
+                    "rig {}: the stream ended",
+                    self.name
+                )))
+            }
+            Err(_) => {
+                std::thread::sleep(Duration::from_micros(500));
+                Ok(BlockRead::Idle)
+            }
+        }
+    }
+
+    fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+}
