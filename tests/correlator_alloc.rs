@@ -72,7 +72,10 @@ fn estimate_allocates_nothing_after_the_first_call_at_a_length() {
     let second = capture(&stim, 480_000, 123_457, 2);
 
     let (e1, n1) = allocations_during(|| cor.estimate(&first));
-    assert!(n1 > 0, "the first call plans the FFT; the counter must see it");
+    assert!(
+        n1 > 0,
+        "the first call plans the FFT; the counter must see it"
+    );
     let e1 = e1.expect("found");
     assert!((e1.delay_samples - 200_000.0).abs() < 0.01, "{e1:?}");
 
