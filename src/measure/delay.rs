@@ -4,7 +4,7 @@
 //!
 //! 1. Cross-correlation `r[k] = Σ_j s[j]·x[k+j]` for every lag `k` at which at
 //!    least half of the stimulus lies inside the capture, computed with realfft
-//!    on a 2^a·3^b·5^c length (plans, spectra and buffers are cached per capture
+//!    on a fast length, 2^a·{1,3,5,9} (plans, spectra and buffers are cached per capture
 //!    length, so `estimate` does not allocate after the first call for a length).
 //! 2. Normalised correlation `ρ[k] = r[k] / (‖s‖·‖x[k..k+M]‖)` (window energies from
 //!    a prefix sum). The capture's level therefore does not matter.
@@ -119,6 +119,27 @@ pub struct Correlator {
     seg_buf: Vec<f64>,
 }
 
+/// Length of the correlation FFT for at least `n` points: the smallest
+/// `2^a·f`, f ∈ {1, 3, 5, 9}. Any 2^a·3^b·5^c is valid for realfft, but it is not
+/// equally fast: at the 10 s / 1 s size the smallest smooth length, 506 250 =
+/// 2·3⁴·5⁵, took 1.4× as long for a forward + inverse pair as 2^19 = 524 288,
+/// although it is 3 % shorter; radix-2 passes with at most one 3, 5 or 9
+/// butterfly stage are rustfft's fastest.
+pub fn fast_fft_len(n: usize) -> usize {
+    let n = n.max(1);
+    [1usize, 3, 5, 9]
+        .iter()
+        .map(|&f| {
+            let mut v = f;
+            while v < n {
+                v *= 2;
+            }
+            v
+        })
+        .min()
+        .unwrap_or(n)
+}
+
 /// Smallest 2^a·3^b·5^c ≥ n.
 pub fn good_fft_len(n: usize) -> usize {
     let n = n.max(1);
@@ -139,28 +160,16 @@ pub fn good_fft_len(n: usize) -> usize {
     best
 }
 
-fn kaiser_sinc(x: f64) -> f64 {
-    let h = (SINC_HALF + 1) as f64;
-    if x.abs() >= h {
-        return 0.0;
-    }
-    let beta = 8.0;
-    let r = x / h;
-    let w = bessel_i0(beta * (1.0 - r * r).sqrt()) / bessel_i0(beta);
-    let s = if x.abs() < 1e-12 {
-        1.0
-    } else {
-        (PI * x).sin() / (PI * x)
-    };
-    s * w
-}
+const KAISER_BETA: f64 = 8.0;
 
 fn bessel_i0(x: f64) -> f64 {
     let mut sum = 1.0;
     let mut term = 1.0;
     let q = x * x / 4.0;
     for k in 1..40 {
-        term *= q / (k * k) as f64;
+        // The reciprocal does not depend on `term`, so it is computed off the
+        // loop's dependency chain (a division in the chain costs its latency).
+        term *= q * (1.0 / (k * k) as f64);
         sum += term;
         if term < 1e-17 * sum {
             break;
@@ -170,12 +179,31 @@ fn bessel_i0(x: f64) -> f64 {
 }
 
 /// Band-limited interpolation of `r` (values at integer lags `centre-16..=centre+16`
-/// given as `vals`, index 16 = centre) at `centre + d`.
+/// given as `vals`, index 16 = centre) at `centre + d`: Kaiser-windowed sinc
+/// (β = 8, ±17 samples). `sin(π(d − j)) = (−1)^j·sin(πd)`, so one sine serves
+/// every tap, and the window's normalisation `I0(β)` is computed once.
 fn interp(vals: &[f64], d: f64) -> f64 {
-    vals.iter()
-        .enumerate()
-        .map(|(i, &v)| v * kaiser_sinc(d - (i as f64 - SINC_HALF as f64)))
-        .sum()
+    let h = (SINC_HALF + 1) as f64;
+    let inv_i0_beta = 1.0 / bessel_i0(KAISER_BETA);
+    let sin_pd = (PI * d).sin();
+    let mut acc = 0.0;
+    for (i, &v) in vals.iter().enumerate() {
+        let j = i as i64 - SINC_HALF;
+        let x = d - j as f64;
+        if x.abs() >= h {
+            continue;
+        }
+        let r = x / h;
+        let w = bessel_i0(KAISER_BETA * (1.0 - r * r).sqrt()) * inv_i0_beta;
+        let s = if x.abs() < 1e-12 {
+            1.0
+        } else {
+            let sin_x = if j % 2 == 0 { sin_pd } else { -sin_pd };
+            sin_x / (PI * x)
+        };
+        acc += v * s * w;
+    }
+    acc
 }
 
 /// Maximum of `sign·interp(vals, d)` for d in [-1, 1] by golden-section search.
@@ -223,6 +251,93 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
     s
 }
 
+/// `dot(a, &x[l..])` for l = 0..4 in one pass over `a` (same lanes and order
+/// as [`dot`], so the same values bit for bit): each `a` chunk is loaded once,
+/// and the four lags give eight independent vector accumulators instead of two,
+/// so the loop is no longer bound by the latency of the adds. `x` must hold
+/// `a.len() + 3` samples.
+fn dot4(a: &[f32], x: &[f32]) -> [f64; 4] {
+    let n = a.len();
+    let x = &x[..n + 3];
+    let chunks = n / 8;
+    let mut acc = [[0f32; 8]; 4];
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: AVX is present (checked above); the kernel reads
+            // a[..chunks·8] and x[..chunks·8 + 3], both in bounds.
+            unsafe { dot4_avx(a, x, chunks, &mut acc) };
+        } else {
+            // SAFETY: SSE2 is part of the x86_64 baseline; same bounds.
+            unsafe { dot4_sse2(a, x, chunks, &mut acc) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for c in 0..chunks {
+        let j = c * 8;
+        for (l, acc_l) in acc.iter_mut().enumerate() {
+            for i in 0..8 {
+                acc_l[i] += a[j + i] * x[j + l + i];
+            }
+        }
+    }
+    let mut out = [0f64; 4];
+    for (l, o) in out.iter_mut().enumerate() {
+        let mut s: f64 = acc[l].iter().map(|&v| v as f64).sum();
+        for j in chunks * 8..n {
+            s += (a[j] as f64) * (x[j + l] as f64);
+        }
+        *o = s;
+    }
+    out
+}
+
+/// The `dot4` kernel on 8-lane AVX vectors (multiply, then add: no FMA, so the
+/// lanes round exactly as `dot`'s do).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn dot4_avx(a: &[f32], x: &[f32], chunks: usize, acc: &mut [[f32; 8]; 4]) {
+    use std::arch::x86_64::*;
+    debug_assert!(a.len() >= chunks * 8 && x.len() >= chunks * 8 + 3);
+    let (pa, px) = (a.as_ptr(), x.as_ptr());
+    let mut s = [_mm256_setzero_ps(); 4];
+    for c in 0..chunks {
+        let j = c * 8;
+        let av = _mm256_loadu_ps(pa.add(j));
+        for (l, sl) in s.iter_mut().enumerate() {
+            let xv = _mm256_loadu_ps(px.add(j + l));
+            *sl = _mm256_add_ps(*sl, _mm256_mul_ps(av, xv));
+        }
+    }
+    for (l, sl) in s.iter().enumerate() {
+        _mm256_storeu_ps(acc[l].as_mut_ptr(), *sl);
+    }
+}
+
+/// The `dot4` kernel on SSE2: lanes 0–3 and 4–7 of each lag in two vectors.
+#[cfg(target_arch = "x86_64")]
+unsafe fn dot4_sse2(a: &[f32], x: &[f32], chunks: usize, acc: &mut [[f32; 8]; 4]) {
+    use std::arch::x86_64::*;
+    debug_assert!(a.len() >= chunks * 8 && x.len() >= chunks * 8 + 3);
+    let (pa, px) = (a.as_ptr(), x.as_ptr());
+    let mut s = [[_mm_setzero_ps(); 2]; 4];
+    for c in 0..chunks {
+        let j = c * 8;
+        let a0 = _mm_loadu_ps(pa.add(j));
+        let a1 = _mm_loadu_ps(pa.add(j + 4));
+        for (l, sl) in s.iter_mut().enumerate() {
+            let x0 = _mm_loadu_ps(px.add(j + l));
+            let x1 = _mm_loadu_ps(px.add(j + l + 4));
+            sl[0] = _mm_add_ps(sl[0], _mm_mul_ps(a0, x0));
+            sl[1] = _mm_add_ps(sl[1], _mm_mul_ps(a1, x1));
+        }
+    }
+    for (l, sl) in s.iter().enumerate() {
+        _mm_storeu_ps(acc[l].as_mut_ptr(), sl[0]);
+        _mm_storeu_ps(acc[l].as_mut_ptr().add(4), sl[1]);
+    }
+}
+
 /// Derivative-energy centroid of `s[a..b]`, in absolute sample indices.
 fn deriv_centroid(s: &[f32], a: usize, b: usize) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
@@ -241,6 +356,86 @@ fn deriv_centroid(s: &[f32], a: usize, b: usize) -> f64 {
 fn smoothstep(x: f64) -> f64 {
     let x = x.clamp(0.0, 1.0);
     x * x * (3.0 - 2.0 * x)
+}
+
+/// Prefix sums of `x²` into `prefix` (`prefix[i] = Σ_{j<i} x[j]²`, f64); returns
+/// the total. Four samples per step on one accumulator: the partial sums within a
+/// group do not depend on it, so the loop runs at throughput rather than at the
+/// latency of one dependent f64 add per sample. A run of zeros still leaves the
+/// prefix unchanged bit for bit (adding 0 is exact), so a silent window's energy
+/// `prefix[k+m] − prefix[k]` is exactly 0, as with a plain running sum.
+#[inline(never)]
+fn prefix_energy(x: &[f32], prefix: &mut [f64]) -> f64 {
+    debug_assert_eq!(prefix.len(), x.len() + 1);
+    prefix[0] = 0.0;
+    let mut acc = 0.0f64;
+    let mut xs = x.chunks_exact(4);
+    let mut ps = prefix[1..].chunks_exact_mut(4);
+    for (c, p) in (&mut xs).zip(&mut ps) {
+        let s0 = (c[0] as f64) * (c[0] as f64);
+        let s1 = s0 + (c[1] as f64) * (c[1] as f64);
+        let s2 = s1 + (c[2] as f64) * (c[2] as f64);
+        let s3 = s2 + (c[3] as f64) * (c[3] as f64);
+        p[0] = acc + s0;
+        p[1] = acc + s1;
+        p[2] = acc + s2;
+        p[3] = acc + s3;
+        acc = p[3];
+    }
+    for (&v, p) in xs.remainder().iter().zip(ps.into_remainder()) {
+        acc += (v as f64) * (v as f64);
+        *p = acc;
+    }
+    acc
+}
+
+/// Lag of the largest `ρ²·‖s‖² = r[k]² / e[k]` over `r` (first one on ties) among
+/// lags whose window energy `e[k]` is above `silent`, and that value (−1 when
+/// every window is silent). No division per lag: a candidate beats the best so
+/// far when `r² · e_best > r_best² · e`; four independent lanes keep the loop
+/// at throughput, and are merged in lag order.
+#[inline(never)]
+fn peak_rho2(r: &[f32], prefix: &[f64], m: usize, silent: f64) -> (usize, f64) {
+    let nc = prefix.len() - 1;
+    const L: usize = 4;
+    // Per lane: (lag, r², e) of its best; r² = −1 means none yet.
+    let mut best = [(0usize, -1.0f64, 1.0f64); L];
+    let scan = |k: usize, rk: f32, e: f64, b: &mut (usize, f64, f64)| {
+        if e > silent {
+            let rr = (rk as f64) * (rk as f64);
+            if rr * b.2 > b.1 * e {
+                *b = (k, rr, e);
+            }
+        }
+    };
+    // Lags whose window lies wholly inside the capture, four at a time.
+    let full = r.len().min((nc + 1).saturating_sub(m));
+    let groups = full / L;
+    for g in 0..groups {
+        let k = g * L;
+        let lo = &prefix[k..k + L];
+        let hi = &prefix[k + m..k + m + L];
+        for i in 0..L {
+            scan(k + i, r[k + i], hi[i] - lo[i], &mut best[i]);
+        }
+    }
+    // The rest, one lane; merging in lag order below keeps the first maximum.
+    let mut tail = (0usize, -1.0f64, 1.0f64);
+    for (k, &rk) in r.iter().enumerate().skip(groups * L) {
+        scan(k, rk, prefix[(k + m).min(nc)] - prefix[k], &mut tail);
+    }
+    let mut out = (0usize, -1.0f64);
+    let lanes = best.iter().chain(std::iter::once(&tail));
+    for &(k, rr, e) in lanes {
+        if rr < 0.0 {
+            continue;
+        }
+        let q = rr / e;
+        if q > out.1 || (q == out.1 && k < out.0) {
+            out = (k, q);
+        }
+    }
+    out
 }
 
 /// Robust standard deviation (median |v| / 0.6745) of `buf`; reorders it.
@@ -359,7 +554,7 @@ impl Correlator {
             return;
         }
         let m = self.stimulus.len();
-        let n = good_fft_len(capture_len + m / 2 + 1);
+        let n = fast_fft_len(capture_len + m / 2 + 1);
         let fwd = self.planner.plan_fft_forward(n);
         let inv = self.planner.plan_fft_inverse(n);
         let mut time = vec![0f32; n];
@@ -423,13 +618,7 @@ impl Correlator {
         let r = &plan.time;
 
         // 2. window energies
-        plan.prefix[0] = 0.0;
-        let mut acc = 0.0f64;
-        for (p, &v) in plan.prefix[1..].iter_mut().zip(capture) {
-            acc += (v as f64) * (v as f64);
-            *p = acc;
-        }
-        let total = acc;
+        let total = prefix_energy(capture, &mut plan.prefix);
         if total <= 0.0 || !total.is_finite() {
             return Err(DelayError::NotFound {
                 confidence: 0.0,
@@ -442,19 +631,7 @@ impl Correlator {
         let energy_at = |k: usize| prefix[(k + m).min(nc)] - prefix[k];
 
         // 3. peak of ρ² and the robust floor
-        let mut best_k = 0usize;
-        let mut best_q = -1.0f64;
-        for (k, &rk) in r.iter().enumerate().take(n_lags) {
-            let e = energy_at(k);
-            if e > silent {
-                let rv = rk as f64;
-                let q = rv * rv / e;
-                if q > best_q {
-                    best_q = q;
-                    best_k = k;
-                }
-            }
-        }
+        let (best_k, best_q) = peak_rho2(&r[..n_lags], prefix, m, silent);
         let rho_at = |k: usize| {
             let e = energy_at(k);
             if e > silent {
@@ -665,10 +842,19 @@ fn half_lags(
     let mut lags = [0f64; 2];
     for (h, &(a, b, _)) in halves.iter().enumerate() {
         let seg = &stimulus[a..b];
+        let count = (2 * span + 1) as usize;
         buf.clear();
-        for k in (centre - span)..=(centre + span) {
-            let start = k + a as i64;
-            let v = if start as usize >= capture.len() && start >= 0 {
+        buf.resize(count, 0.0);
+        let mut i = 0;
+        while i < count {
+            let start = centre - span + i as i64 + a as i64;
+            if i + 4 <= count && start >= 0 && start as usize + seg.len() + 3 <= capture.len() {
+                let s = start as usize;
+                buf[i..i + 4].copy_from_slice(&dot4(seg, &capture[s..]));
+                i += 4;
+                continue;
+            }
+            buf[i] = if start as usize >= capture.len() && start >= 0 {
                 0.0
             } else if start < 0 {
                 let skip = (-start) as usize;
@@ -680,7 +866,7 @@ fn half_lags(
             } else {
                 dot(seg, &capture[start as usize..])
             };
-            buf.push(v);
+            i += 1;
         }
         // integer peak within ±reach of the centre
         let mut best = SINC_HALF as usize;

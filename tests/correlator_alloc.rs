@@ -1,0 +1,102 @@
+//! `Correlator::estimate` allocates nothing once it has seen a capture length:
+//! proved under a counting global allocator that counts only on the calling
+//! thread, and only while the second call runs.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use certlab::measure::delay::Correlator;
+use certlab::measure::stimulus::{Stimulus, StimulusKind};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static WATCHED: Cell<bool> = const { Cell::new(false) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if WATCHED.with(|w| w.get()) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if WATCHED.with(|w| w.get()) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if WATCHED.with(|w| w.get()) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made on this thread while `f` runs.
+fn allocations_during<T>(f: impl FnOnce() -> T) -> (T, u64) {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    WATCHED.with(|w| w.set(true));
+    let out = f();
+    WATCHED.with(|w| w.set(false));
+    (out, ALLOCATIONS.load(Ordering::Relaxed) - before)
+}
+
+/// The benchmark's case: a 1 s stimulus in a 10 s capture with a little noise.
+fn capture(stim: &Stimulus, len: usize, delay: usize, seed: u64) -> Vec<f32> {
+    let mut x: Vec<f32> = (0..len as u64)
+        .map(|i| ((i ^ seed).wrapping_mul(2_654_435_761) % 1000) as f32 * 1e-5 - 0.005)
+        .collect();
+    for (o, &s) in x[delay..].iter_mut().zip(stim.samples()) {
+        *o += s;
+    }
+    x
+}
+
+#[test]
+fn estimate_allocates_nothing_after_the_first_call_at_a_length() {
+    let stim = Stimulus::new(StimulusKind::Noise, 48_000, 1.0, 1);
+    let mut cor = Correlator::new(stim.samples());
+    let first = capture(&stim, 480_000, 200_000, 1);
+    let second = capture(&stim, 480_000, 123_457, 2);
+
+    let (e1, n1) = allocations_during(|| cor.estimate(&first));
+    assert!(
+        n1 > 0,
+        "the first call plans the FFT; the counter must see it"
+    );
+    let e1 = e1.expect("found");
+    assert!((e1.delay_samples - 200_000.0).abs() < 0.01, "{e1:?}");
+
+    let (e2, n) = allocations_during(|| cor.estimate(&second));
+    assert_eq!(
+        n, 0,
+        "the second estimate at the same length allocated {n} times"
+    );
+    let e2 = e2.expect("found");
+    assert!((e2.delay_samples - 123_457.0).abs() < 0.01, "{e2:?}");
+}
+
+#[test]
+fn a_failed_estimate_allocates_nothing_either() {
+    let stim = Stimulus::new(StimulusKind::Sweep, 48_000, 0.1, 1);
+    let mut cor = Correlator::new(stim.samples());
+    let noise: Vec<f32> = (0..48_000u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) % 1000) as f32 * 1e-3 - 0.5)
+        .collect();
+    assert!(cor.estimate(&noise).is_err());
+    let (r, n) = allocations_during(|| cor.estimate(&noise));
+    assert!(r.is_err());
+    assert_eq!(n, 0, "a not-found estimate allocated {n} times");
+}
