@@ -22,8 +22,17 @@ use crate::time::{HostTime, RigTime};
 /// Coverage factor of expanded uncertainties (about 95 %).
 pub const K: f64 = 2.0;
 
-/// Exchanges in one clock-sync burst.
-pub const SYNC_BURST: usize = 16;
+/// Exchanges in the clock-sync burst that opens and closes each step.
+pub const SYNC_BURST: usize = 48;
+
+/// Exchanges in a top-up during a step (see [`Ctx::keep_synced`]).
+pub const SYNC_TOPUP: usize = 8;
+
+/// A top-up is due once this long has passed since the last exchange, s.
+pub const SYNC_TOPUP_EVERY_S: f64 = 0.5;
+
+/// A top-up is due when the bound predicted one second ahead is wider than this, µs.
+pub const RESYNC_LIMIT_US: f64 = 200.0;
 
 /// The random wait before each sync request spans a little over one USB frame, s.
 const SYNC_PHASE_S: f64 = 0.0011;
@@ -128,9 +137,31 @@ impl Ctx<'_> {
     /// (unseen) bus schedule include some that catch a frame at once, and the
     /// shortest delays are what tighten the bound.
     pub fn sync_burst(&mut self) -> Result<(), StationError> {
+        self.exchanges(SYNC_BURST)
+    }
+
+    /// Re-synchronise when it is due: when the bound predicted a second ahead
+    /// has grown past [`RESYNC_LIMIT_US`], or a second has passed since the
+    /// last exchange. Returns whether it ran.
+    pub fn keep_synced(&mut self) -> Result<bool, StationError> {
+        let now = self.station.clock.now();
+        let last = self.sync.exchanges().last().map(|x| x.host_recv);
+        let stale = last.is_none_or(|t| now.secs_since(t) >= SYNC_TOPUP_EVERY_S);
+        let wide = match self.sync.estimate() {
+            Some(est) => est.bound_at_us(est.host_to_rig(now.plus_secs(1.0))) > RESYNC_LIMIT_US,
+            None => true,
+        };
+        if stale || wide {
+            self.exchanges(SYNC_TOPUP)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn exchanges(&mut self, n: usize) -> Result<(), StationError> {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed ^ self.sync.len() as u64);
-        for _ in 0..SYNC_BURST {
+        for _ in 0..n {
             let now = self.station.clock.now();
             self.station
                 .clock
@@ -212,6 +243,18 @@ const LEAD_IN_S: f64 = 0.3;
 /// How far ahead of its time a stimulus is scheduled.
 const SCHEDULE_AHEAD_S: f64 = 0.06;
 
+/// Re-synchronise when due (see [`Ctx::keep_synced`]) and refresh the
+/// estimate used for scheduling.
+fn top_up(ctx: &mut Ctx, m: &mut Measurement, est: &mut SyncEstimate) -> Result<(), StationError> {
+    if ctx.keep_synced()? {
+        m.anomalies.sync_bursts += 1;
+        if let Ok(e) = ctx.estimate() {
+            *est = e;
+        }
+    }
+    Ok(())
+}
+
 /// Shot times: `t0 + k · interval` plus a pseudo-random dither in [0, dither),
 /// so shots do not keep one phase against a frame or polling clock (which
 /// would hide or bias the sub-frame interpolation).
@@ -266,7 +309,7 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
             .set_loopback(true)
             .map_err(|e| e.to_string())?;
     }
-    let est0 = ctx.estimate().map_err(|e| e.to_string())?;
+    let mut est0 = ctx.estimate().map_err(|e| e.to_string())?;
     let t0 = ctx.station.clock.now().plus_secs(LEAD_IN_S);
     let mut emits = Vec::with_capacity(n as usize);
     let mut failure = None;
@@ -286,6 +329,10 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
                 failure = Some(e);
                 break;
             }
+        }
+        if let Err(e) = top_up(ctx, m, &mut est0) {
+            failure = Some(format!("shot {k}: clock sync: {e}"));
+            break;
         }
         let r = if rig_mic || loopback_s > 0.0 {
             need(ctx.station.dut.audio.as_mut(), "audio interface")
@@ -465,7 +512,7 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     let p = &step.params;
     ctx.sync_burst().map_err(|e| e.to_string())?;
     m.anomalies.sync_bursts += 1;
-    let est0 = ctx.estimate().map_err(|e| e.to_string())?;
+    let mut est0 = ctx.estimate().map_err(|e| e.to_string())?;
     need(ctx.station.dut.camera.as_mut(), "camera")?
         .start()
         .map_err(|e| e.to_string())?;
@@ -488,6 +535,10 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         let k = flashes.len() as u32;
         let next_flash = times.get(k as usize).copied().unwrap_or(end);
         if k < n && now >= next_flash.plus_secs(-SCHEDULE_AHEAD_S) {
+            if let Err(e) = top_up(ctx, m, &mut est0) {
+                failure = Some(format!("shot {k}: clock sync: {e}"));
+                break;
+            }
             let at = est0.host_to_rig(next_flash);
             if let Err(e) = ctx.station.rig.flash_led(at, flash_us) {
                 failure = Some(format!("shot {k}: {e}"));
@@ -643,7 +694,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
     need(ctx.station.dut.hid.as_mut(), "HID interface")?;
     ctx.sync_burst().map_err(|e| e.to_string())?;
     m.anomalies.sync_bursts += 1;
-    let est0 = ctx.estimate().map_err(|e| e.to_string())?;
+    let mut est0 = ctx.estimate().map_err(|e| e.to_string())?;
     let n = shots_of(step);
     let interval = p.interval_ms / 1e3;
     let hold_us = ((interval * 0.4) * 1e6) as u64;
@@ -661,6 +712,10 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
         let k = presses.len() as u32;
         let next = times.get(k as usize).copied().unwrap_or(end);
         if k < n && now >= next.plus_secs(-SCHEDULE_AHEAD_S) {
+            if let Err(e) = top_up(ctx, m, &mut est0) {
+                failure = Some(format!("shot {k}: clock sync: {e}"));
+                break;
+            }
             let at = est0.host_to_rig(next);
             if let Err(e) = ctx.station.rig.press_button(at, hold_us) {
                 failure = Some(format!("shot {k}: {e}"));

@@ -324,28 +324,7 @@ impl SimRig {
 
     /// The delay of a transfer starting at true time `t`.
     fn link_delay(&mut self, t: f64, range: [f64; 2]) -> f64 {
-        let l = &self.world.sc.link;
-        let frame = l.frame_us * 1e-6;
-        let to_frame = if frame > 0.0 {
-            frame - t.rem_euclid(frame)
-        } else {
-            0.0
-        };
-        let mut d = to_frame
-            + self
-                .link_rng
-                .random_range(range[0]..=range[1].max(range[0]))
-                * 1e-6;
-        if self
-            .link_rng
-            .random_bool(l.stall_probability.clamp(0.0, 1.0))
-        {
-            d += self
-                .link_rng
-                .random_range(l.stall_ms[0]..=l.stall_ms[1].max(l.stall_ms[0]))
-                * 1e-3;
-        }
-        d
+        self.world.sc.link.delay(t, range, &mut self.link_rng)
     }
 
     /// Firmware side of a sync request that has just arrived on the wire:

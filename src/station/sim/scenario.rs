@@ -261,6 +261,24 @@ impl Default for LinkSpec {
     }
 }
 
+impl LinkSpec {
+    /// The delay of a transfer starting at true time `t` (s) in a direction
+    /// whose driver and firmware delay lies in `range` (µs), in seconds.
+    pub fn delay(&self, t: f64, range: [f64; 2], rng: &mut impl rand::Rng) -> f64 {
+        let slot = self.frame_us * 1e-6;
+        let to_slot = if slot > 0.0 {
+            slot - t.rem_euclid(slot)
+        } else {
+            0.0
+        };
+        let mut d = to_slot + rng.random_range(range[0]..=range[1].max(range[0])) * 1e-6;
+        if rng.random_bool(self.stall_probability.clamp(0.0, 1.0)) {
+            d += rng.random_range(self.stall_ms[0]..=self.stall_ms[1].max(self.stall_ms[0])) * 1e-3;
+        }
+        d
+    }
+}
+
 /// The room system's control port.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
