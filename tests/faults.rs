@@ -427,3 +427,55 @@ fn devices_without_a_usb_stack_is_a_note_not_a_crash() {
     assert!(v["usb"].as_array().unwrap().is_empty());
     assert!(v["notes"][0].as_str().unwrap().contains("no USB stack"));
 }
+
+#[test]
+fn a_rig_that_does_not_answer_or_speaks_another_version_stops_the_run_with_exit_2() {
+    let (o, dir) = run_sim(
+        "speakerphone",
+        "sim",
+        Some("fixtures/sim/speakerphone-rig-silent.toml"),
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("did not answer the handshake within 1000 ms"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !dir.path().join("report").exists(),
+        "a run that never started writes no report"
+    );
+
+    let (o, _dir) = run_sim(
+        "speakerphone",
+        "sim",
+        Some("fixtures/sim/speakerphone-rig-v2.toml"),
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("rig speaks protocol 2, certlab speaks 1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_rig_unplugged_mid_run_gives_error_naming_the_step_and_keeps_the_data() {
+    let (o, dir) = run_sim(
+        "speakerphone",
+        "sim",
+        Some("fixtures/sim/speakerphone-rig-unplugged.toml"),
+    );
+    assert_eq!(code(&o), 2, "{}\n{}", stdout(&o), stderr(&o));
+    let r = read_json(&dir.path().join("report/report.json"));
+    assert_eq!(r["outcome"], "ERROR");
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("send-latency") && reason.contains("rig"),
+        "{reason}"
+    );
+    let first = &r["steps"][0];
+    assert_eq!(first["outcome"], "ERROR");
+    assert!(first["shots"]["measured"].as_u64().unwrap() >= 3, "{first}");
+    assert!(dir.path().join("report/raw/send-latency.wav").is_file());
+}

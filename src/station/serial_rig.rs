@@ -96,10 +96,19 @@ impl SerialRig {
         };
         let bytes = lock(&rig.shared.session).handshake(clock.now());
         rig.write(&bytes)?;
-        match rig.wait(|r| matches!(r, Reply::Handshake(_)))? {
-            Reply::Handshake(Ok(info)) => rig.info = info,
-            Reply::Handshake(Err(e)) => return Err(StationError::Rig(format!("{name}: {e}"))),
-            _ => unreachable!("wait returns only what it was asked for"),
+        match rig.wait(|r| matches!(r, Reply::Handshake(_))) {
+            Ok(Reply::Handshake(Ok(info))) => rig.info = info,
+            Ok(Reply::Handshake(Err(e))) => {
+                return Err(StationError::Rig(format!("the rig on {name} cannot be used: {e}")))
+            }
+            Ok(_) => unreachable!("wait returns only what it was asked for"),
+            Err(StationError::Rig(_)) => {
+                return Err(StationError::Rig(format!(
+                    "the rig on {name} did not answer the handshake within {} ms (is it a certlab rig, powered, on this port?)",
+                    REPLY_TIMEOUT.as_millis()
+                )))
+            }
+            Err(e) => return Err(e),
         }
         Ok(rig)
     }

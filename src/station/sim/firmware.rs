@@ -86,11 +86,28 @@ fn send(writer: &Writer, bytes: &[u8]) -> bool {
 }
 
 fn serve(mut reader: Box<dyn Read + Send>, writer: Writer, mut rig: SimRig, stop: Arc<AtomicBool>) {
-    let session = Arc::new(Mutex::new(RigSession::new()));
+    use super::scenario::Fault;
+    let faults = rig.world.sc.faults.clone();
+    let version = faults.iter().find_map(|f| match f {
+        Fault::RigProtocol { version } => Some(*version),
+        _ => None,
+    });
+    let silent = faults.iter().any(|f| matches!(f, Fault::RigSilent));
+    let unplug_at = faults.iter().find_map(|f| match f {
+        Fault::RigDisconnect { at_s } => Some(*at_s),
+        _ => None,
+    });
+    let session = Arc::new(Mutex::new(match version {
+        Some(v) => RigSession::with_version(v),
+        None => RigSession::new(),
+    }));
     let mut store = crate::station::rig::session::StimulusStore::new(4 * 1024 * 1024);
     let mut streamer: Option<Streamer> = None;
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
+        if unplug_at.is_some_and(|t| rig.world.now() >= t) {
+            break; // the port closes: the host sees the rig vanish
+        }
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -107,6 +124,9 @@ fn serve(mut reader: Box<dyn Read + Send>, writer: Writer, mut rig: SimRig, stop
             Err(_) => break,
         };
         let commands = lock(&session).receive(&buf[..n]);
+        if silent {
+            continue;
+        }
         for cmd in commands {
             let seq = cmd.seq;
             let result: Result<Option<Message>, (ErrorCode, String)> = match cmd.message {

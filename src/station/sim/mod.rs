@@ -121,7 +121,7 @@ fn pty_rig(rig: SimRig, clock: HostClock) -> Result<Box<dyn Rig>> {
     let fw = firmware::Firmware::start(Box::new(master), Box::new(m2), rig).map_err(|e| err(&e))?;
     let host =
         crate::station::serial_rig::SerialRig::connect(&path, Box::new(slave), Box::new(s2), clock)
-            .map_err(|e| Error::Device(format!("the simulated rig on {path}: {e}")))?;
+            .map_err(|e| Error::Device(format!("simulated rig: {e}")))?;
     Ok(Box::new(PtyRig {
         host,
         _firmware: fw,

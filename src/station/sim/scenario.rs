@@ -297,6 +297,12 @@ pub enum Fault {
     Disconnect { at_s: f64 },
     /// The DUT's capture drops each block with this probability.
     DropBlocks { probability: f64 },
+    /// The rig never answers (a rig that hangs, or the wrong port).
+    RigSilent,
+    /// The rig's USB cable is pulled `at_s` seconds after the station opens.
+    RigDisconnect { at_s: f64 },
+    /// The rig speaks another version of the rig protocol.
+    RigProtocol { version: u8 },
 }
 
 impl Scenario {
