@@ -479,3 +479,31 @@ fn a_rig_unplugged_mid_run_gives_error_naming_the_step_and_keeps_the_data() {
     assert!(first["shots"]["measured"].as_u64().unwrap() >= 3, "{first}");
     assert!(dir.path().join("report/raw/send-latency.wav").is_file());
 }
+
+#[test]
+fn a_noisy_rig_link_is_counted_survived_and_never_blamed_on_the_device() {
+    let (o, dir) = run_sim(
+        "speakerphone",
+        "sim",
+        Some("fixtures/sim/speakerphone-rig-noisy.toml"),
+    );
+    let r = read_json(&dir.path().join("report/report.json"));
+    let link = &r["station"]["rig_link"];
+    assert!(link["corrupt_frames"].as_u64().unwrap() > 0, "{link}");
+    assert!(link["skipped_bytes"].as_u64().unwrap() > 0, "{link}");
+    // Commands and sync requests whose replies were lost were sent again: the
+    // run reached every step it could, and nothing FAILed for the link's sake.
+    assert_ne!(r["outcome"], "FAIL", "{}", stdout(&o));
+    for s in r["steps"].as_array().unwrap() {
+        assert_ne!(s["outcome"], "FAIL", "{s}");
+        if s["outcome"] == "ERROR" {
+            assert!(
+                s["reason"].as_str().unwrap().contains("station's fault"),
+                "{s}"
+            );
+        }
+    }
+    let send = &r["steps"][0];
+    assert_eq!(send["outcome"], "PASS", "{send}");
+    assert_eq!(code(&o), if r["outcome"] == "PASS" { 0 } else { 2 });
+}

@@ -49,6 +49,10 @@ pub struct Shot {
     pub uncertainty_ms: Option<f64>,
     /// How it was detected, or why it was not.
     pub detail: String,
+    /// Missed through the station's fault (not emitted, or data lost on the
+    /// way), not the device's: it does not count against the device.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub station_fault: bool,
 }
 
 /// A conformance requirement's verdict and evidence.
@@ -93,6 +97,9 @@ pub struct Anomalies {
     pub dropped_frames: u64,
     /// Shots whose stimulus was not found.
     pub missed_shots: u32,
+    /// Of those, shots missed through the station's fault (not emitted, or
+    /// samples lost inside the stimulus); they do not count against the device.
+    pub station_missed_shots: u32,
     /// Shots named as outliers (robust z > 3.5); they are kept in the statistics.
     pub outlier_shots: Vec<u32>,
     /// Clock-sync bursts during the step.
@@ -227,6 +234,7 @@ pub fn run(step: &Step, ctx: &mut Ctx) -> Measurement {
         .map(|i| idx[i])
         .collect();
     m.anomalies.missed_shots = m.shots.iter().filter(|s| s.value_ms.is_none()).count() as u32;
+    m.anomalies.station_missed_shots = m.shots.iter().filter(|s| s.station_fault).count() as u32;
     m
 }
 
@@ -242,6 +250,29 @@ fn shots_of(step: &Step) -> u32 {
 const LEAD_IN_S: f64 = 0.3;
 /// How far ahead of its time a stimulus is scheduled.
 const SCHEDULE_AHEAD_S: f64 = 0.06;
+
+/// Shots whose command cannot reach the rig in time are not emitted: the
+/// shot is recorded as missed with this reason, and the step goes on.
+const MIN_LEAD_S: f64 = 0.010;
+
+/// Whether a rig refused a command because its time had passed.
+fn is_late(e: &StationError) -> bool {
+    matches!(e, StationError::Rig(m) if m.starts_with("late"))
+}
+
+/// A shot that was not emitted.
+fn not_emitted(k: usize, at: HostTime, why: &str) -> Shot {
+    Shot {
+        index: k as u32,
+        emitted: at,
+        value_ms: None,
+        uncertainty_ms: None,
+        detail: format!("not emitted: {why}"),
+        station_fault: true,
+    }
+}
+
+const BEHIND: &str = "the harness fell behind its schedule (see run.log)";
 
 /// Re-synchronise when due (see [`Ctx::keep_synced`]) and refresh the
 /// estimate used for scheduling.
@@ -330,24 +361,22 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
                 break;
             }
         }
-        if let Err(e) = top_up(ctx, m, &mut est0) {
-            failure = Some(format!("shot {k}: clock sync: {e}"));
-            break;
-        }
-        let r = if rig_mic || loopback_s > 0.0 {
+        let r = if ctx.station.clock.now() > t_k.plus_secs(-MIN_LEAD_S) {
+            Ok(Err(BEHIND.to_string()))
+        } else if rig_mic || loopback_s > 0.0 {
             need(ctx.station.dut.audio.as_mut(), "audio interface")
                 .and_then(|a| {
                     a.play(samples.clone(), rate, t_k)
                         .map_err(|e| e.to_string())
                 })
-                .map(|_| Emit::Host(t_k))
+                .map(|_| Ok(Emit::Host(t_k)))
         } else {
             let at = est0.host_to_rig(t_k);
-            ctx.station
-                .rig
-                .play(samples.clone(), rate, at)
-                .map(|_| Emit::Rig(at))
-                .map_err(|e| e.to_string())
+            match ctx.station.rig.play(samples.clone(), rate, at) {
+                Ok(()) => Ok(Ok(Emit::Rig(at))),
+                Err(e) if is_late(&e) => Ok(Err(e.to_string())),
+                Err(e) => Err(e.to_string()),
+            }
         };
         match r {
             Ok(e) => emits.push(e),
@@ -357,6 +386,12 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
             }
         }
         (ctx.progress)(k as u64 + 1);
+        // Re-sync in the quiet time after a shot is scheduled, never before:
+        // a lost sync reply costs a retry, which must not make a shot late.
+        if let Err(e) = top_up(ctx, m, &mut est0) {
+            failure = Some(format!("shot {k}: clock sync: {e}"));
+            break;
+        }
     }
     // Let the last shot's window fill.
     let end = t0.plus_secs(emits.len() as f64 * interval + 0.05);
@@ -421,9 +456,15 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     // A few milliseconds before the emission, for the clock-sync bound and the filters.
     let guard = (0.005 * rate as f64) as usize;
     for (k, emit) in emits.iter().enumerate() {
-        let (emitted, emit_hw_ns) = match *emit {
-            Emit::Rig(r) => est.rig_to_host(r),
-            Emit::Host(t) => (t, 0.0),
+        let (emitted, emit_hw_ns) = match emit {
+            Ok(Emit::Rig(r)) => est.rig_to_host(*r),
+            Ok(Emit::Host(t)) => (*t, 0.0),
+            Err(why) => {
+                emitted_at.push(f64::NAN);
+                m.shots
+                    .push(not_emitted(k, t0.plus_secs(k as f64 * interval), why));
+                continue;
+            }
         };
         // Where the emission sits in the capture's own clock.
         let t_cap_ns = if rig_mic {
@@ -441,19 +482,30 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
             value_ms: None,
             uncertainty_ms: None,
             detail: String::new(),
+            station_fault: false,
         };
         if stop <= start || stop - start < window_len {
             shot.detail = "the capture ended before this shot's window".into();
             m.shots.push(shot);
             continue;
         }
-        if capture.has_hole_in(start, stop) {
-            shot.detail = "samples were lost in this shot's window (see gap_blocks)".into();
-            m.shots.push(shot);
-            continue;
-        }
+        let holed = capture.has_hole_in(start, stop);
         match corr.estimate(&capture.samples[start..stop]) {
+            Err(e) if holed => {
+                shot.detail =
+                    format!("{e}; samples were lost in this shot's window (see gap_blocks)")
+            }
             Err(e) => shot.detail = e.to_string(),
+            // Lost samples inside the stimulus itself would bias it: not a number.
+            Ok(d)
+                if holed && {
+                    let at = start + d.delay_samples.max(0.0) as usize;
+                    capture.has_hole_in(at.saturating_sub(guard), at + samples.len() + guard)
+                } =>
+            {
+                shot.detail = "samples were lost inside the stimulus (see gap_blocks)".into();
+                shot.station_fault = true;
+            }
             Ok(d) => {
                 let idx = start as f64 + d.delay_samples;
                 let t_arr = map.time_of(idx);
@@ -525,7 +577,7 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     let flash_us = 100_000;
     let mut frames: Vec<(u64, HostTime, f64)> =
         Vec::with_capacity((n as f64 * interval * 120.0) as usize + 64);
-    let mut flashes: Vec<RigTime> = Vec::with_capacity(n as usize);
+    let mut flashes: Vec<Result<RigTime, String>> = Vec::with_capacity(n as usize);
     let mut failure = None;
     loop {
         if ctx.cancelled() {
@@ -535,17 +587,24 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         let k = flashes.len() as u32;
         let next_flash = times.get(k as usize).copied().unwrap_or(end);
         if k < n && now >= next_flash.plus_secs(-SCHEDULE_AHEAD_S) {
+            let at = est0.host_to_rig(next_flash);
+            if now > next_flash.plus_secs(-MIN_LEAD_S) {
+                flashes.push(Err(BEHIND.to_string()));
+            } else {
+                match ctx.station.rig.flash_led(at, flash_us) {
+                    Ok(()) => flashes.push(Ok(at)),
+                    Err(e) if is_late(&e) => flashes.push(Err(e.to_string())),
+                    Err(e) => {
+                        failure = Some(format!("shot {k}: {e}"));
+                        break;
+                    }
+                }
+            }
+            (ctx.progress)(k as u64 + 1);
             if let Err(e) = top_up(ctx, m, &mut est0) {
                 failure = Some(format!("shot {k}: clock sync: {e}"));
                 break;
             }
-            let at = est0.host_to_rig(next_flash);
-            if let Err(e) = ctx.station.rig.flash_led(at, flash_us) {
-                failure = Some(format!("shot {k}: {e}"));
-                break;
-            }
-            flashes.push(at);
-            (ctx.progress)(k as u64 + 1);
             continue;
         }
         if k >= n && now >= end {
@@ -594,7 +653,14 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     intervals.sort_by(f64::total_cmp);
     let period = intervals.get(intervals.len() / 2).copied().unwrap_or(0.0);
     let stamp_s = 20e-6;
-    for (k, &at) in flashes.iter().enumerate() {
+    for (k, flash) in flashes.iter().enumerate() {
+        let at = match flash {
+            Ok(at) => *at,
+            Err(why) => {
+                m.shots.push(not_emitted(k, times[k], why));
+                continue;
+            }
+        };
         let (t_f, hw_ns) = est.rig_to_host(at);
         let mut shot = Shot {
             index: k as u32,
@@ -602,6 +668,7 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
             value_ms: None,
             uncertainty_ms: None,
             detail: String::new(),
+            station_fault: false,
         };
         match locate_flash(&frames, t_f, period, p.max_latency_ms / 1e3) {
             Err(why) => shot.detail = why,
@@ -701,7 +768,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
     let t0 = ctx.station.clock.now().plus_secs(LEAD_IN_S);
     let end = t0.plus_secs(n as f64 * interval);
     let times = schedule(t0, interval, n, (interval * 0.1).min(0.02), ctx.seed);
-    let mut presses = Vec::with_capacity(n as usize);
+    let mut presses: Vec<Result<RigTime, String>> = Vec::with_capacity(n as usize);
     let mut events = Vec::with_capacity(2 * n as usize + 8);
     let mut failure = None;
     loop {
@@ -712,17 +779,24 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
         let k = presses.len() as u32;
         let next = times.get(k as usize).copied().unwrap_or(end);
         if k < n && now >= next.plus_secs(-SCHEDULE_AHEAD_S) {
+            let at = est0.host_to_rig(next);
+            if now > next.plus_secs(-MIN_LEAD_S) {
+                presses.push(Err(BEHIND.to_string()));
+            } else {
+                match ctx.station.rig.press_button(at, hold_us) {
+                    Ok(()) => presses.push(Ok(at)),
+                    Err(e) if is_late(&e) => presses.push(Err(e.to_string())),
+                    Err(e) => {
+                        failure = Some(format!("shot {k}: {e}"));
+                        break;
+                    }
+                }
+            }
+            (ctx.progress)(k as u64 + 1);
             if let Err(e) = top_up(ctx, m, &mut est0) {
                 failure = Some(format!("shot {k}: clock sync: {e}"));
                 break;
             }
-            let at = est0.host_to_rig(next);
-            if let Err(e) = ctx.station.rig.press_button(at, hold_us) {
-                failure = Some(format!("shot {k}: {e}"));
-                break;
-            }
-            presses.push(at);
-            (ctx.progress)(k as u64 + 1);
             continue;
         }
         if k >= n && now >= end {
@@ -765,7 +839,14 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
             .collect(),
     });
     let max_latency = p.max_latency_ms / 1e3;
-    for (k, &at) in presses.iter().enumerate() {
+    for (k, press) in presses.iter().enumerate() {
+        let at = match press {
+            Ok(at) => *at,
+            Err(why) => {
+                m.shots.push(not_emitted(k, times[k], why));
+                continue;
+            }
+        };
         let (t_p, hw_ns) = est.rig_to_host(at);
         let hit = events.iter().find(|e| {
             e.usage_page == want_page
@@ -781,6 +862,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
                 value_ms: Some(e.host_time.secs_since(t_p) * 1e3),
                 uncertainty_ms: Some((hw_ns * 1e-9 + K * 1e-6) * 1e3),
                 detail: format!("usage 0x{want_page:02x}:0x{want_usage:02x} pressed"),
+                station_fault: false,
             },
             None => Shot {
                 index: k as u32,
@@ -791,6 +873,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
                     "no HID report of usage 0x{want_page:02x}:0x{want_usage:02x} within {:.0} ms",
                     max_latency * 1e3
                 ),
+                station_fault: false,
             },
         });
     }

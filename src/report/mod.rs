@@ -14,7 +14,7 @@ use crate::measure::procedure::{Anomalies, Measurement, RequirementResult, Shot,
 use crate::measure::stats::Stats;
 use crate::profile::judge::{judge, LimitResult, Verdict};
 use crate::profile::{Profile, Step};
-use crate::station::{DeviceIdentity, RigInfo};
+use crate::station::{DeviceIdentity, LinkStats, RigInfo};
 
 pub use write::{create_report_dir, default_dir_name, write_files, AtomicFile};
 
@@ -103,6 +103,8 @@ pub struct StationRecord {
     pub os: &'static str,
     pub arch: &'static str,
     pub rig: RigInfo,
+    /// Damage on the serial link to the rig over the run.
+    pub rig_link: LinkStats,
     /// The scenario of a simulated station.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scenario: Option<Scenario>,
@@ -289,10 +291,23 @@ fn judge_finished(
         }
     }
     if step.kind.is_latency() {
-        if missed > step.params.max_missed {
+        let station = m.anomalies.station_missed_shots;
+        if station > step.params.max_missed {
+            return (
+                StepOutcome::Error,
+                Some(format!(
+                    "{station} of {} shots could not be measured through the station's fault \
+                     (not emitted, or samples lost inside the stimulus; max_missed {})",
+                    m.shots.len(),
+                    step.params.max_missed
+                )),
+            );
+        }
+        let by_device = missed - station;
+        if by_device > step.params.max_missed {
             worst = Verdict::Fail;
             reasons.push(format!(
-                "{missed} of {} shots were not detected (max_missed {})",
+                "{by_device} of {} shots were not detected (max_missed {})",
                 m.shots.len(),
                 step.params.max_missed
             ));

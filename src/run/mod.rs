@@ -249,6 +249,7 @@ async fn run_steps(
             os: std::env::consts::OS,
             arch: std::env::consts::ARCH,
             rig: rig_info,
+            rig_link: station.rig.link_stats(),
             scenario: scenario.map(|(p, sha)| report::Scenario {
                 path: p.to_string_lossy().into_owned(),
                 sha256: sha,

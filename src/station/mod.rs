@@ -45,6 +45,19 @@ pub struct SyncExchange {
     pub host_recv: HostTime,
 }
 
+/// Damage on the link to the rig, counted by the host's decoder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LinkStats {
+    /// Frames decoded.
+    pub frames: u64,
+    /// Frames dropped: bad COBS or CRC, too long, truncated, malformed.
+    pub corrupt_frames: u64,
+    /// Bytes thrown away with them.
+    pub skipped_bytes: u64,
+    /// Frames the rig sent that never arrived (gaps in its sequence numbers).
+    pub lost_frames: u64,
+}
+
 /// What a rig says about itself in its handshake.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RigInfo {
@@ -77,6 +90,10 @@ pub trait Rig: Send {
     /// Stop any sensor stream.
     fn stop_streams(&mut self) -> StationResult<()> {
         Ok(())
+    }
+    /// What the link to the rig lost or damaged so far.
+    fn link_stats(&self) -> LinkStats {
+        LinkStats::default()
     }
 }
 

@@ -17,12 +17,17 @@ use std::time::Duration;
 
 use super::rig::codec::{f32_to_i16, stimulus_chunks, Message};
 use super::rig::session::{Event, HostSession};
-use super::{Rig, RigInfo, StationError, StationResult, SyncExchange};
+use super::{LinkStats, Rig, RigInfo, StationError, StationResult, SyncExchange};
 use crate::sampling::{Block, BlockSource, Read as BlockRead, SourceError};
 use crate::time::{HostClock, RigTime};
 
-/// How long a command may wait for its acknowledgement.
+/// How long the handshake may wait for the rig's answer.
 const REPLY_TIMEOUT: Duration = Duration::from_millis(1000);
+/// How long one try of a command or sync request waits for its reply before
+/// it is sent again (a frame damaged on the link is dropped, not repaired).
+const TRY_TIMEOUT: Duration = Duration::from_millis(150);
+/// Tries of a command or sync request before the rig is declared unresponsive.
+const TRIES: u32 = 4;
 /// Sample blocks the reader can hold for the microphone stream.
 const MIC_RING: usize = 1024;
 
@@ -124,7 +129,15 @@ impl SerialRig {
 
     /// Wait for the reply `want` picks; errors and a vanished rig end the wait.
     fn wait(&mut self, want: impl Fn(&Reply) -> bool) -> StationResult<Reply> {
-        let deadline = std::time::Instant::now() + REPLY_TIMEOUT;
+        self.wait_for(REPLY_TIMEOUT, want)
+    }
+
+    fn wait_for(
+        &mut self,
+        timeout: Duration,
+        want: impl Fn(&Reply) -> bool,
+    ) -> StationResult<Reply> {
+        let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.replies.recv_timeout(left) {
@@ -140,7 +153,7 @@ impl SerialRig {
                     return Err(StationError::Rig(format!(
                         "rig {} did not answer within {} ms",
                         self.name,
-                        REPLY_TIMEOUT.as_millis()
+                        timeout.as_millis()
                     )))
                 }
                 Err(RecvTimeoutError::Disconnected) => {
@@ -153,15 +166,33 @@ impl SerialRig {
         }
     }
 
-    /// Send a command and wait for its Ack (or the rig's Error).
+    /// Send a command and wait for its Ack (or the rig's Error). Without a
+    /// reply the same frame (same seq) is sent again: the rig answers a repeat
+    /// of the command it last executed without executing it twice.
     fn command(&mut self, msg: &Message) -> StationResult<()> {
         let (seq, bytes) = lock(&self.shared.session).send_command(msg, self.clock.now());
-        self.write(&bytes)?;
-        match self.wait(|r| matches!(r, Reply::Ack(s) | Reply::Error(s, _) if *s == seq))? {
-            Reply::Ack(_) => Ok(()),
-            Reply::Error(_, e) => Err(StationError::Rig(e)),
-            _ => unreachable!("wait returns only what it was asked for"),
+        for _ in 0..TRIES {
+            self.write(&bytes)?;
+            match self.wait_for(
+                TRY_TIMEOUT,
+                |r| matches!(r, Reply::Ack(s) | Reply::Error(s, _) if *s == seq),
+            ) {
+                Ok(Reply::Ack(_)) => return Ok(()),
+                Ok(Reply::Error(_, e)) => return Err(StationError::Rig(e)),
+                Ok(_) => unreachable!("wait returns only what it was asked for"),
+                Err(StationError::Rig(_)) => continue,
+                Err(e) => return Err(e),
+            }
         }
+        Err(self.unresponsive())
+    }
+
+    fn unresponsive(&self) -> StationError {
+        StationError::Rig(format!(
+            "rig {} did not answer {TRIES} tries of {} ms each",
+            self.name,
+            TRY_TIMEOUT.as_millis()
+        ))
     }
 }
 
@@ -241,12 +272,19 @@ impl Rig for SerialRig {
     }
 
     fn sync_exchange(&mut self) -> StationResult<SyncExchange> {
-        let bytes = lock(&self.shared.session).send_sync(self.clock.now());
-        self.write(&bytes)?;
-        match self.wait(|r| matches!(r, Reply::Sync(_)))? {
-            Reply::Sync(x) => Ok(x),
-            _ => unreachable!("wait returns only what it was asked for"),
+        // A lost request or reply is just an exchange that did not happen:
+        // send a new one (a late reply to the old cookie is counted as stale).
+        for _ in 0..TRIES {
+            let bytes = lock(&self.shared.session).send_sync(self.clock.now());
+            self.write(&bytes)?;
+            match self.wait_for(TRY_TIMEOUT, |r| matches!(r, Reply::Sync(_))) {
+                Ok(Reply::Sync(x)) => return Ok(x),
+                Ok(_) => unreachable!("wait returns only what it was asked for"),
+                Err(StationError::Rig(_)) => continue,
+                Err(e) => return Err(e),
+            }
         }
+        Err(self.unresponsive())
     }
 
     fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> StationResult<()> {
@@ -288,6 +326,17 @@ impl Rig for SerialRig {
 
     fn set_loopback(&mut self, on: bool) -> StationResult<()> {
         self.command(&Message::SetLoopback { on })
+    }
+
+    fn link_stats(&self) -> LinkStats {
+        let sess = lock(&self.shared.session);
+        let d = sess.decoder_stats();
+        LinkStats {
+            frames: d.frames,
+            corrupt_frames: d.dropped(),
+            skipped_bytes: d.skipped_bytes,
+            lost_frames: sess.rig_frames_lost(),
+        }
     }
 
     fn stop_streams(&mut self) -> StationResult<()> {

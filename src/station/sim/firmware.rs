@@ -17,7 +17,14 @@ use crate::station::rig::codec::{f32_to_i16, sensor, ErrorCode, HelloReply, Mess
 use crate::station::rig::session::RigSession;
 use crate::station::{Rig, StationError};
 
-type Writer = Arc<Mutex<Box<dyn Write + Send>>>;
+/// The rig's side of the link: the port, and the noise injected on it.
+struct Link {
+    port: Box<dyn Write + Send>,
+    garbage: Option<(f64, usize)>,
+    rng: rand::rngs::StdRng,
+}
+
+type Writer = Arc<Mutex<Link>>;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -50,7 +57,7 @@ impl Firmware {
         let st = stop.clone();
         let thread = std::thread::Builder::new()
             .name("certlab-sim-rig".into())
-            .spawn(move || serve(reader, Arc::new(Mutex::new(writer)), rig, st))?;
+            .spawn(move || serve(reader, writer, rig, st))?;
         Ok(Firmware {
             stop,
             thread: Some(thread),
@@ -64,7 +71,7 @@ impl Firmware {
         rig: SimRig,
         stop: Arc<AtomicBool>,
     ) {
-        serve(reader, Arc::new(Mutex::new(writer)), rig, stop)
+        serve(reader, writer, rig, stop)
     }
 }
 
@@ -81,13 +88,41 @@ impl Streamer {
 }
 
 fn send(writer: &Writer, bytes: &[u8]) -> bool {
-    let mut w = lock(writer);
-    w.write_all(bytes).and_then(|_| w.flush()).is_ok()
+    use rand::Rng;
+    let mut guard = lock(writer);
+    let w = &mut *guard;
+    if let Some((p, max)) = w.garbage {
+        if w.rng.random_bool(p) {
+            let n = w.rng.random_range(1..=max.max(1));
+            let noise: Vec<u8> = (0..n).map(|_| w.rng.random()).collect();
+            if w.port.write_all(&noise).is_err() {
+                return false;
+            }
+        }
+    }
+    w.port.write_all(bytes).and_then(|_| w.port.flush()).is_ok()
 }
 
-fn serve(mut reader: Box<dyn Read + Send>, writer: Writer, mut rig: SimRig, stop: Arc<AtomicBool>) {
+fn serve(
+    mut reader: Box<dyn Read + Send>,
+    port: Box<dyn Write + Send>,
+    mut rig: SimRig,
+    stop: Arc<AtomicBool>,
+) {
     use super::scenario::Fault;
+    use rand::SeedableRng;
     let faults = rig.world.sc.faults.clone();
+    let writer: Writer = Arc::new(Mutex::new(Link {
+        port,
+        garbage: faults.iter().find_map(|f| match f {
+            Fault::RigGarbage {
+                probability,
+                max_bytes,
+            } => Some((*probability, *max_bytes)),
+            _ => None,
+        }),
+        rng: rand::rngs::StdRng::seed_from_u64(rig.world.sc.seed ^ 0x6a7b),
+    }));
     let version = faults.iter().find_map(|f| match f {
         Fault::RigProtocol { version } => Some(*version),
         _ => None,
@@ -103,6 +138,7 @@ fn serve(mut reader: Box<dyn Read + Send>, writer: Writer, mut rig: SimRig, stop
     }));
     let mut store = crate::station::rig::session::StimulusStore::new(4 * 1024 * 1024);
     let mut streamer: Option<Streamer> = None;
+    let mut last: Option<(u16, Vec<u8>)> = None;
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
         if unplug_at.is_some_and(|t| rig.world.now() >= t) {
@@ -129,6 +165,17 @@ fn serve(mut reader: Box<dyn Read + Send>, writer: Writer, mut rig: SimRig, stop
         }
         for cmd in commands {
             let seq = cmd.seq;
+            // A repeat of the command just executed (its reply was lost): answer again.
+            if let Some((last_seq, reply)) = &last {
+                if *last_seq == seq
+                    && !matches!(cmd.message, Message::Hello | Message::SyncRequest { .. })
+                {
+                    if !send(&writer, reply) {
+                        return;
+                    }
+                    continue;
+                }
+            }
             let result: Result<Option<Message>, (ErrorCode, String)> = match cmd.message {
                 Message::Hello => {
                     let info = rig.info();
@@ -216,6 +263,7 @@ fn serve(mut reader: Box<dyn Read + Send>, writer: Writer, mut rig: SimRig, stop
             if !send(&writer, &bytes) {
                 break;
             }
+            last = Some((seq, bytes));
         }
     }
     if let Some(s) = streamer.take() {

@@ -159,6 +159,9 @@ impl Rig for PtyRig {
     fn stop_streams(&mut self) -> StationResult<()> {
         self.host.stop_streams()
     }
+    fn link_stats(&self) -> crate::station::LinkStats {
+        self.host.link_stats()
+    }
 }
 
 fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {

@@ -301,6 +301,9 @@ pub enum Fault {
     RigSilent,
     /// The rig's USB cable is pulled `at_s` seconds after the station opens.
     RigDisconnect { at_s: f64 },
+    /// Before each frame it sends, the rig's link injects a burst of 1 to
+    /// `max_bytes` random bytes with this probability (electrical noise).
+    RigGarbage { probability: f64, max_bytes: usize },
     /// The rig speaks another version of the rig protocol.
     RigProtocol { version: u8 },
 }
@@ -344,8 +347,10 @@ impl Scenario {
                 Fault::Disconnect { at_s } if *at_s < 0.0 => {
                     return Err("a disconnect's at_s must be ≥ 0".into())
                 }
-                Fault::DropBlocks { probability } if !(0.0..=1.0).contains(probability) => {
-                    return Err("drop-blocks probability must be within 0..=1".into())
+                Fault::DropBlocks { probability } | Fault::RigGarbage { probability, .. }
+                    if !(0.0..=1.0).contains(probability) =>
+                {
+                    return Err("a fault's probability must be within 0..=1".into())
                 }
                 _ => {}
             }
