@@ -104,6 +104,7 @@ struct Plan {
     scratch_inv: Vec<Complex<f32>>,
     prefix: Vec<f64>,
     floor_buf: Vec<f32>,
+    bounds: Vec<f64>,
 }
 
 /// Correlates captures against one stimulus; reuses its FFT plans and buffers.
@@ -544,53 +545,93 @@ fn prefix_energy(x: &[f32], prefix: &mut [f64]) -> f64 {
     acc
 }
 
+/// Lags per block of the pruned peak search in [`peak_rho2`].
+const PEAK_BLOCK: usize = 64;
+
 /// Lag of the largest `ρ²·‖s‖² = r[k]² / e[k]` over `r` (first one on ties) among
 /// lags whose window energy `e[k]` is above `silent`, and that value (−1 when
-/// every window is silent). No division per lag: a candidate beats the best so
-/// far when `r² · e_best > r_best² · e`; four independent lanes keep the loop
-/// at throughput, and are merged in lag order.
+/// every window is silent). Pruned search: a cheap vectorised pass takes the
+/// largest `r²` of every block of lags, and with a lower bound of the block's
+/// window energies (the prefix is non-decreasing) gives an upper bound of the
+/// block's `ρ²`; only blocks whose bound reaches the best exact value found so
+/// far are scanned lag by lag (no division per lag: `r² · e_best > r_best² · e`).
+/// The result is exactly that of a scan over every lag. `bounds` is scratch.
 #[inline(never)]
-fn peak_rho2(r: &[f32], prefix: &[f64], m: usize, silent: f64) -> (usize, f64) {
+fn peak_rho2(
+    r: &[f32],
+    prefix: &[f64],
+    m: usize,
+    silent: f64,
+    bounds: &mut Vec<f64>,
+) -> (usize, f64) {
     let nc = prefix.len() - 1;
-    const L: usize = 4;
-    // Per lane: (lag, r², e) of its best; r² = −1 means none yet.
-    let mut best = [(0usize, -1.0f64, 1.0f64); L];
-    let scan = |k: usize, rk: f32, e: f64, b: &mut (usize, f64, f64)| {
-        if e > silent {
-            let rr = (rk as f64) * (rk as f64);
-            if rr * b.2 > b.1 * e {
-                *b = (k, rr, e);
+    let pe = |k: usize| prefix[k.min(nc)];
+    bounds.clear();
+    for (b, chunk) in r.chunks(PEAK_BLOCK).enumerate() {
+        let mut mx = [0f32; 8];
+        let mut c8 = chunk.chunks_exact(8);
+        for c in &mut c8 {
+            for i in 0..8 {
+                let v = c[i] * c[i];
+                mx[i] = if v > mx[i] { v } else { mx[i] };
+            }
+        }
+        let mut top = mx.iter().fold(0f32, |a, &v| a.max(v)) as f64;
+        for &v in c8.remainder() {
+            top = top.max((v * v) as f64);
+        }
+        // r² in f32 may round down by half an ulp.
+        let top = top * (1.0 + 1e-6);
+        let k0 = b * PEAK_BLOCK;
+        let k1 = k0 + chunk.len();
+        let e_hi = pe(k1 - 1 + m) - pe(k0);
+        let e_lo = pe(k0 + m) - pe(k1 - 1);
+        bounds.push(if e_hi <= silent {
+            -1.0
+        } else if e_lo <= silent || e_lo <= 0.0 {
+            f64::INFINITY
+        } else {
+            top / e_lo
+        });
+    }
+    // Best exact (lag, r², e) so far; r² = −1 means none yet.
+    let mut best = (0usize, -1.0f64, 1.0f64);
+    let scan_block = |b: usize, best: &mut (usize, f64, f64)| {
+        let k0 = b * PEAK_BLOCK;
+        let k1 = (k0 + PEAK_BLOCK).min(r.len());
+        for (k, &rk) in r.iter().enumerate().take(k1).skip(k0) {
+            let e = pe(k + m) - prefix[k];
+            if e > silent {
+                let rr = (rk as f64) * (rk as f64);
+                let (lhs, rhs) = (rr * best.2, best.1 * e);
+                if lhs > rhs || (lhs == rhs && best.1 >= 0.0 && k < best.0) {
+                    *best = (k, rr, e);
+                }
             }
         }
     };
-    // Lags whose window lies wholly inside the capture, four at a time.
-    let full = r.len().min((nc + 1).saturating_sub(m));
-    let groups = full / L;
-    for g in 0..groups {
-        let k = g * L;
-        let lo = &prefix[k..k + L];
-        let hi = &prefix[k + m..k + m + L];
-        for i in 0..L {
-            scan(k + i, r[k + i], hi[i] - lo[i], &mut best[i]);
-        }
+    let first = bounds.iter().enumerate().fold(
+        (0usize, -1.0f64),
+        |a, (b, &v)| if v > a.1 { (b, v) } else { a },
+    );
+    if first.1 < 0.0 {
+        return (0, -1.0);
     }
-    // The rest, one lane; merging in lag order below keeps the first maximum.
-    let mut tail = (0usize, -1.0f64, 1.0f64);
-    for (k, &rk) in r.iter().enumerate().skip(groups * L) {
-        scan(k, rk, prefix[(k + m).min(nc)] - prefix[k], &mut tail);
-    }
-    let mut out = (0usize, -1.0f64);
-    let lanes = best.iter().chain(std::iter::once(&tail));
-    for &(k, rr, e) in lanes {
-        if rr < 0.0 {
+    scan_block(first.0, &mut best);
+    for (b, &bound) in bounds.iter().enumerate() {
+        if b == first.0 || bound < 0.0 {
             continue;
         }
-        let q = rr / e;
-        if q > out.1 || (q == out.1 && k < out.0) {
-            out = (k, q);
+        let q = if best.1 < 0.0 { -1.0 } else { best.1 / best.2 };
+        if bound >= q {
+            scan_block(b, &mut best);
         }
     }
-    out
+    if best.1 < 0.0 {
+        (0, -1.0)
+    } else {
+        (best.0, best.1 / best.2)
+    }
 }
 
 /// Robust standard deviation (median |v| / 0.6745) of `buf`; reorders it.
@@ -769,6 +810,7 @@ impl Correlator {
             scratch_inv,
             prefix: vec![0.0; capture_len + 1],
             floor_buf: Vec::with_capacity(FLOOR_SAMPLES + 1),
+            bounds: Vec::with_capacity(capture_len.div_ceil(PEAK_BLOCK) + 1),
         });
     }
 
@@ -841,7 +883,7 @@ impl Correlator {
         let energy_at = |k: usize| prefix[(k + m).min(nc)] - prefix[k];
 
         // 3. peak of ρ² and the robust floor
-        let (best_k, best_q) = peak_rho2(&r[..n_lags], prefix, m, silent);
+        let (best_k, best_q) = peak_rho2(&r[..n_lags], prefix, m, silent, &mut plan.bounds);
         let rho_at = |k: usize| {
             let e = energy_at(k);
             if e > silent {
