@@ -6,6 +6,12 @@
 //!    least half of the stimulus lies inside the capture, computed with realfft
 //!    on a fast length, 2^a·{1,3,5,9} (plans, spectra and buffers are cached per capture
 //!    length, so `estimate` does not allocate after the first call for a length).
+//!    When the stimulus has (almost) no energy above 0.16·fs (every built-in
+//!    stimulus), the capture is first decimated by 2 with a half-band filter
+//!    (flat to 0.16·fs, ~−80 dB from 0.34·fs), the FFT pair runs at half length
+//!    with the filter's response divided out of the stimulus spectrum, and the
+//!    odd lags are restored by half-band interpolation: the correlation is the
+//!    full-rate one to ~1e-4, and half the FFT work.
 //! 2. Normalised correlation `ρ[k] = r[k] / (‖s‖·‖x[k..k+M]‖)` (window energies from
 //!    a prefix sum). The capture's level therefore does not matter.
 //! 3. Noise floor first: the robust standard deviation of ρ over the searched
@@ -87,16 +93,23 @@ pub enum DelayError {
 /// Cached FFT set-up for one capture length.
 struct Plan {
     capture_len: usize,
+    /// Correlation at half rate (see [`HALFBAND`]): the FFTs run on `n / 2`
+    /// points and `full` holds the interpolated full-rate correlation.
+    decimated: bool,
     fwd: Arc<dyn RealToComplex<f32>>,
     inv: Arc<dyn ComplexToReal<f32>>,
-    /// conj(FFT(stimulus)) / n.
+    /// conj(FFT(stimulus)) / n (decimated: / (H·n/2) on the lower half band).
     stim_spec: Vec<Complex<f32>>,
     time: Vec<f32>,
+    /// Decimated mode: the full-rate correlation (length n, negative lags at
+    /// the end).
+    full: Vec<f32>,
     spec: Vec<Complex<f32>>,
     scratch_fwd: Vec<Complex<f32>>,
     scratch_inv: Vec<Complex<f32>>,
     prefix: Vec<f64>,
     floor_buf: Vec<f32>,
+    bounds: Vec<f64>,
 }
 
 /// Correlates captures against one stimulus; reuses its FFT plans and buffers.
@@ -112,6 +125,9 @@ pub struct Correlator {
     halves: [(usize, usize, f64); 2],
     half_bias: [f64; 2],
     half_info: [f64; 2],
+    /// The stimulus has (almost) no energy above [`DECIM_BAND`]·fs, so the
+    /// correlation may be computed at half rate.
+    band_limited: bool,
     planner: RealFftPlanner<f32>,
     plan: Option<Plan>,
     last_drift: Option<f64>,
@@ -161,6 +177,154 @@ pub fn good_fft_len(n: usize) -> usize {
 }
 
 const KAISER_BETA: f64 = 8.0;
+
+/// Non-zero taps on each side of the half-band filter (at odd offsets
+/// ±1, ±3, …, ±15; the centre tap is ½): Kaiser-windowed (β = 8) ideal half-band,
+/// pass band flat to ~1e-4 up to 0.16·fs, stop band (~−80 dB) from 0.34·fs.
+const HB_TAPS: usize = 8;
+/// Highest frequency (fraction of fs) at which the stimulus may carry energy
+/// for the half-rate correlation: the half-band filter's pass-band edge.
+const DECIM_BAND: f64 = 0.16;
+/// Largest fraction of the stimulus energy allowed above `DECIM_BAND`.
+const DECIM_LEAK: f64 = 1e-7;
+
+/// Half-band taps `g[t]` at offsets ±(2t+1), t = 0..HB_TAPS.
+fn halfband() -> [f32; HB_TAPS] {
+    let half = (2 * HB_TAPS) as f64;
+    let i0b = bessel_i0(KAISER_BETA);
+    let mut g = [0f32; HB_TAPS];
+    for (t, gt) in g.iter_mut().enumerate() {
+        let n = (2 * t + 1) as f64;
+        let sign = if t % 2 == 0 { 1.0 } else { -1.0 };
+        let r = n / half;
+        let w = bessel_i0(KAISER_BETA * (1.0 - r * r).sqrt()) / i0b;
+        *gt = (sign / (PI * n) * w) as f32;
+    }
+    g
+}
+
+/// Zero-phase response of the half-band filter at `w` rad/sample.
+fn halfband_response(g: &[f32; HB_TAPS], w: f64) -> f64 {
+    0.5 + g
+        .iter()
+        .enumerate()
+        .map(|(t, &c)| 2.0 * c as f64 * (w * (2 * t + 1) as f64).cos())
+        .sum::<f64>()
+}
+
+/// `y[j] = (h * x)[2j]` for j < y.len() (x is zero outside its range).
+#[inline(never)]
+fn decimate2(x: &[f32], y: &mut [f32], g: &[f32; HB_TAPS]) {
+    let no = x.len() / 2;
+    // y[j] = ½x[2j] + Σ_t g[t]·(odd[j−1−t] + odd[j+t]), odd[i] = x[2i+1].
+    let t = HB_TAPS;
+    let ny = y.len();
+    let bulk_hi = (no + 1).saturating_sub(t).min(ny).max(t);
+    let at = |i: isize| -> f32 {
+        if i >= 0 && (i as usize) < no {
+            x[2 * i as usize + 1]
+        } else {
+            0.0
+        }
+    };
+    let xe = |j: usize| -> f32 { x.get(2 * j).copied().unwrap_or(0.0) };
+    for (j, yj) in y.iter_mut().enumerate().take(t.min(ny)) {
+        let mut acc = 0.5 * xe(j);
+        for (k, &c) in g.iter().enumerate() {
+            acc += c * (at(j as isize - 1 - k as isize) + at((j + k) as isize));
+        }
+        *yj = acc;
+    }
+    // Bulk, in blocks that stay in L1: the block's odd samples (with a halo)
+    // are gathered once, then one tap at a time over the block: every pass is
+    // a plain vectorisable loop over contiguous slices.
+    const BLOCK: usize = 1024;
+    let mut lo = [0f32; BLOCK + 2 * HB_TAPS];
+    let mut j0 = t;
+    while j0 < bulk_hi {
+        let j1 = (j0 + BLOCK).min(bulk_hi);
+        let len = j1 - j0;
+        // lo[i] = odd[j0 − t + i], i < len + 2t − 1.
+        let src = &x[2 * (j0 - t)..2 * (j1 + t - 1)];
+        for (o, p) in lo.iter_mut().zip(src.chunks_exact(2)) {
+            *o = p[1];
+        }
+        let ys = &mut y[j0..j1];
+        for (yj, p) in ys.iter_mut().zip(x[2 * j0..].chunks_exact(2)) {
+            *yj = 0.5 * p[0];
+        }
+        for (k, &c) in g.iter().enumerate() {
+            let a = &lo[t - 1 - k..t - 1 - k + len];
+            let b = &lo[t + k..t + k + len];
+            for ((yj, &u), &v) in ys.iter_mut().zip(a).zip(b) {
+                *yj += c * (u + v);
+            }
+        }
+        j0 = j1;
+    }
+    for (j, yj) in y.iter_mut().enumerate().skip(bulk_hi) {
+        let mut acc = 0.5 * xe(j);
+        for (k, &c) in g.iter().enumerate() {
+            acc += c * (at(j as isize - 1 - k as isize) + at((j + k) as isize));
+        }
+        *yj = acc;
+    }
+}
+
+/// Full-rate correlation from its even samples `r2` (circular): `full[2j] =
+/// r2[j]`, `full[2j+1]` by half-band interpolation, for `full` indices in
+/// `[0, hi)` and `[full.len() − tail, full.len())`.
+#[inline(never)]
+fn interpolate2(r2: &[f32], full: &mut [f32], g: &[f32; HB_TAPS], hi: usize, tail: usize) {
+    let n2 = r2.len();
+    let t = HB_TAPS;
+    let c: [f32; HB_TAPS] = std::array::from_fn(|k| 2.0 * g[k]);
+    let odd_at = |j: usize| -> f32 {
+        let mut acc = 0.0;
+        for (k, &ck) in c.iter().enumerate() {
+            acc += ck * (r2[(j + n2 - k) % n2] + r2[(j + 1 + k) % n2]);
+        }
+        acc
+    };
+    let hi_j = hi.div_ceil(2).min(n2);
+    // Bulk: j in [t, hi_j) with j + t < n2, no wrap.
+    let bulk_lo = t.min(hi_j);
+    let bulk_hi = hi_j.min(n2.saturating_sub(t)).max(bulk_lo);
+    for j in 0..bulk_lo {
+        full[2 * j] = r2[j];
+        full[2 * j + 1] = odd_at(j);
+    }
+    const BLOCK: usize = 1024;
+    let mut acc = [0f32; BLOCK];
+    let mut j0 = bulk_lo;
+    while j0 < bulk_hi {
+        let j1 = (j0 + BLOCK).min(bulk_hi);
+        let acc = &mut acc[..j1 - j0];
+        acc.fill(0.0);
+        for (k, &ck) in c.iter().enumerate() {
+            let a = &r2[j0 - k..j1 - k];
+            let b = &r2[j0 + 1 + k..j1 + 1 + k];
+            for ((o, &u), &v) in acc.iter_mut().zip(a).zip(b) {
+                *o += ck * (u + v);
+            }
+        }
+        let out = &mut full[2 * j0..2 * j1];
+        for ((o, &e), &d) in out.chunks_exact_mut(2).zip(&r2[j0..j1]).zip(acc.iter()) {
+            o[0] = e;
+            o[1] = d;
+        }
+        j0 = j1;
+    }
+    for j in bulk_hi..hi_j {
+        full[2 * j] = r2[j];
+        full[2 * j + 1] = odd_at(j);
+    }
+    let first_tail = (n2 - tail.div_ceil(2).min(n2)).max(hi_j);
+    for j in first_tail..n2 {
+        full[2 * j] = r2[j];
+        full[2 * j + 1] = odd_at(j);
+    }
+}
 
 fn bessel_i0(x: f64) -> f64 {
     let mut sum = 1.0;
@@ -389,53 +553,93 @@ fn prefix_energy(x: &[f32], prefix: &mut [f64]) -> f64 {
     acc
 }
 
+/// Lags per block of the pruned peak search in [`peak_rho2`].
+const PEAK_BLOCK: usize = 64;
+
 /// Lag of the largest `ρ²·‖s‖² = r[k]² / e[k]` over `r` (first one on ties) among
 /// lags whose window energy `e[k]` is above `silent`, and that value (−1 when
-/// every window is silent). No division per lag: a candidate beats the best so
-/// far when `r² · e_best > r_best² · e`; four independent lanes keep the loop
-/// at throughput, and are merged in lag order.
+/// every window is silent). Pruned search: a cheap vectorised pass takes the
+/// largest `r²` of every block of lags, and with a lower bound of the block's
+/// window energies (the prefix is non-decreasing) gives an upper bound of the
+/// block's `ρ²`; only blocks whose bound reaches the best exact value found so
+/// far are scanned lag by lag (no division per lag: `r² · e_best > r_best² · e`).
+/// The result is exactly that of a scan over every lag. `bounds` is scratch.
 #[inline(never)]
-fn peak_rho2(r: &[f32], prefix: &[f64], m: usize, silent: f64) -> (usize, f64) {
+fn peak_rho2(
+    r: &[f32],
+    prefix: &[f64],
+    m: usize,
+    silent: f64,
+    bounds: &mut Vec<f64>,
+) -> (usize, f64) {
     let nc = prefix.len() - 1;
-    const L: usize = 4;
-    // Per lane: (lag, r², e) of its best; r² = −1 means none yet.
-    let mut best = [(0usize, -1.0f64, 1.0f64); L];
-    let scan = |k: usize, rk: f32, e: f64, b: &mut (usize, f64, f64)| {
-        if e > silent {
-            let rr = (rk as f64) * (rk as f64);
-            if rr * b.2 > b.1 * e {
-                *b = (k, rr, e);
+    let pe = |k: usize| prefix[k.min(nc)];
+    bounds.clear();
+    for (b, chunk) in r.chunks(PEAK_BLOCK).enumerate() {
+        let mut mx = [0f32; 8];
+        let mut c8 = chunk.chunks_exact(8);
+        for c in &mut c8 {
+            for i in 0..8 {
+                let v = c[i] * c[i];
+                mx[i] = if v > mx[i] { v } else { mx[i] };
+            }
+        }
+        let mut top = mx.iter().fold(0f32, |a, &v| a.max(v)) as f64;
+        for &v in c8.remainder() {
+            top = top.max((v * v) as f64);
+        }
+        // r² in f32 may round down by half an ulp.
+        let top = top * (1.0 + 1e-6);
+        let k0 = b * PEAK_BLOCK;
+        let k1 = k0 + chunk.len();
+        let e_hi = pe(k1 - 1 + m) - pe(k0);
+        let e_lo = pe(k0 + m) - pe(k1 - 1);
+        bounds.push(if e_hi <= silent {
+            -1.0
+        } else if e_lo <= silent || e_lo <= 0.0 {
+            f64::INFINITY
+        } else {
+            top / e_lo
+        });
+    }
+    // Best exact (lag, r², e) so far; r² = −1 means none yet.
+    let mut best = (0usize, -1.0f64, 1.0f64);
+    let scan_block = |b: usize, best: &mut (usize, f64, f64)| {
+        let k0 = b * PEAK_BLOCK;
+        let k1 = (k0 + PEAK_BLOCK).min(r.len());
+        for (k, &rk) in r.iter().enumerate().take(k1).skip(k0) {
+            let e = pe(k + m) - prefix[k];
+            if e > silent {
+                let rr = (rk as f64) * (rk as f64);
+                let (lhs, rhs) = (rr * best.2, best.1 * e);
+                if lhs > rhs || (lhs == rhs && best.1 >= 0.0 && k < best.0) {
+                    *best = (k, rr, e);
+                }
             }
         }
     };
-    // Lags whose window lies wholly inside the capture, four at a time.
-    let full = r.len().min((nc + 1).saturating_sub(m));
-    let groups = full / L;
-    for g in 0..groups {
-        let k = g * L;
-        let lo = &prefix[k..k + L];
-        let hi = &prefix[k + m..k + m + L];
-        for i in 0..L {
-            scan(k + i, r[k + i], hi[i] - lo[i], &mut best[i]);
-        }
+    let first = bounds.iter().enumerate().fold(
+        (0usize, -1.0f64),
+        |a, (b, &v)| if v > a.1 { (b, v) } else { a },
+    );
+    if first.1 < 0.0 {
+        return (0, -1.0);
     }
-    // The rest, one lane; merging in lag order below keeps the first maximum.
-    let mut tail = (0usize, -1.0f64, 1.0f64);
-    for (k, &rk) in r.iter().enumerate().skip(groups * L) {
-        scan(k, rk, prefix[(k + m).min(nc)] - prefix[k], &mut tail);
-    }
-    let mut out = (0usize, -1.0f64);
-    let lanes = best.iter().chain(std::iter::once(&tail));
-    for &(k, rr, e) in lanes {
-        if rr < 0.0 {
+    scan_block(first.0, &mut best);
+    for (b, &bound) in bounds.iter().enumerate() {
+        if b == first.0 || bound < 0.0 {
             continue;
         }
-        let q = rr / e;
-        if q > out.1 || (q == out.1 && k < out.0) {
-            out = (k, q);
+        let q = if best.1 < 0.0 { -1.0 } else { best.1 / best.2 };
+        if bound >= q {
+            scan_block(b, &mut best);
         }
     }
-    out
+    if best.1 < 0.0 {
+        (0, -1.0)
+    } else {
+        (best.0, best.1 / best.2)
+    }
 }
 
 /// Robust standard deviation (median |v| / 0.6745) of `buf`; reorders it.
@@ -454,7 +658,7 @@ impl Correlator {
         let energy: f64 = stimulus.iter().map(|&v| (v as f64) * (v as f64)).sum();
         let mut planner = RealFftPlanner::<f32>::new();
         // Spectral figures from one FFT of the zero-padded stimulus.
-        let (omega_rms, theo_floor, acf) = if m > 1 && energy > 0.0 {
+        let (omega_rms, theo_floor, acf, band_limited) = if m > 1 && energy > 0.0 {
             let n = good_fft_len(2 * m);
             let fwd = planner.plan_fft_forward(n);
             let inv = planner.plan_fft_inverse(n);
@@ -462,12 +666,15 @@ impl Correlator {
             t[..m].copy_from_slice(stimulus);
             let mut spec = fwd.make_output_vec();
             fwd.process(&mut t, &mut spec).expect("fft sizes");
-            let (mut p, mut pw2, mut p2) = (0.0f64, 0.0f64, 0.0f64);
+            let (mut p, mut pw2, mut p2, mut p_high) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
             for (k, c) in spec.iter().enumerate() {
                 let pk = c.norm_sqr() as f64;
                 let w = 2.0 * PI * k as f64 / n as f64;
                 p += pk;
                 pw2 += pk * w * w;
+                if k as f64 > DECIM_BAND * n as f64 {
+                    p_high += pk;
+                }
             }
             // Expected Σ_m R(m)² = (1/n) Σ_f P(f)², with P the power spectrum
             // smoothed over 64 bins (the raw |S|² of one realisation would
@@ -492,9 +699,9 @@ impl Correlator {
             let lags = ((FIRST_ARRIVAL_WINDOW_S * NOMINAL_FS) as usize + 2).min(m);
             let r0 = acf_t[0].abs().max(f32::MIN_POSITIVE);
             let acf = acf_t[..lags].iter().map(|v| v.abs() / r0).collect();
-            (omega, floor, acf)
+            (omega, floor, acf, p_high <= DECIM_LEAK * p)
         } else {
-            (1.0, 1.0, vec![1.0])
+            (1.0, 1.0, vec![1.0], false)
         };
         let half = m / 2;
         let info = |a: usize, b: usize| {
@@ -529,6 +736,7 @@ impl Correlator {
             acf,
             centroid: deriv_centroid(stimulus, 0, m),
             halves,
+            band_limited,
             planner,
             plan: None,
             last_drift: None,
@@ -554,32 +762,58 @@ impl Correlator {
             return;
         }
         let m = self.stimulus.len();
-        let n = fast_fft_len(capture_len + m / 2 + 1);
-        let fwd = self.planner.plan_fft_forward(n);
-        let inv = self.planner.plan_fft_inverse(n);
-        let mut time = vec![0f32; n];
-        time[..m].copy_from_slice(&self.stimulus);
+        let need = capture_len + m / 2 + 1;
+        // Half rate: the FFT length n/2 must hold the correlation of the
+        // decimated capture (plus the filter's reach), and be even.
+        let decimated = self.band_limited && need >= 4096;
+        let (n, nf) = if decimated {
+            let nf = fast_fft_len(need.div_ceil(2) + 4 * HB_TAPS);
+            (2 * nf, nf)
+        } else {
+            let n = fast_fft_len(need);
+            (n, n)
+        };
+        // Stimulus spectrum at the full length n.
+        let fwd_full = self.planner.plan_fft_forward(n);
+        let mut t = vec![0f32; n];
+        t[..m].copy_from_slice(&self.stimulus);
+        let mut full_spec = fwd_full.make_output_vec();
+        fwd_full.process(&mut t, &mut full_spec).expect("fft sizes");
+        let fwd = self.planner.plan_fft_forward(nf);
+        let inv = self.planner.plan_fft_inverse(nf);
         let mut stim_spec = fwd.make_output_vec();
-        let mut scratch_fwd = fwd.make_scratch_vec();
-        fwd.process_with_scratch(&mut time, &mut stim_spec, &mut scratch_fwd)
-            .expect("fft sizes");
-        let scale = 1.0 / n as f32;
-        for c in stim_spec.iter_mut() {
-            *c = c.conj() * scale;
+        let scale = 1.0 / nf as f64;
+        if decimated {
+            // Bin q of the half-rate FFT is bin q of the full-rate one; the
+            // decimation filter's response H is divided out.
+            let g = halfband();
+            for (q, (o, c)) in stim_spec.iter_mut().zip(&full_spec).enumerate() {
+                let w = 2.0 * PI * q as f64 / n as f64;
+                let k = scale / halfband_response(&g, w);
+                *o = c.conj() * k as f32;
+            }
+        } else {
+            for (o, c) in stim_spec.iter_mut().zip(&full_spec) {
+                *o = c.conj() * scale as f32;
+            }
         }
         let spec = fwd.make_output_vec();
+        let scratch_fwd = fwd.make_scratch_vec();
         let scratch_inv = inv.make_scratch_vec();
         self.plan = Some(Plan {
             capture_len,
+            decimated,
             fwd,
             inv,
             stim_spec,
-            time,
+            time: vec![0f32; nf],
+            full: if decimated { vec![0f32; n] } else { Vec::new() },
             spec,
             scratch_fwd,
             scratch_inv,
             prefix: vec![0.0; capture_len + 1],
             floor_buf: Vec::with_capacity(FLOOR_SAMPLES + 1),
+            bounds: Vec::with_capacity(capture_len.div_ceil(PEAK_BLOCK) + 1),
         });
     }
 
@@ -596,11 +830,18 @@ impl Correlator {
         }
         self.ensure_plan(nc);
         let plan = self.plan.as_mut().expect("plan");
-        let n = plan.time.len();
+        let nf = plan.time.len();
+        let hb = halfband();
 
         // 1. correlation
-        plan.time[..nc].copy_from_slice(capture);
-        plan.time[nc..].fill(0.0);
+        if plan.decimated {
+            let ny = nc.div_ceil(2) + HB_TAPS;
+            decimate2(capture, &mut plan.time[..ny], &hb);
+            plan.time[ny..].fill(0.0);
+        } else {
+            plan.time[..nc].copy_from_slice(capture);
+            plan.time[nc..].fill(0.0);
+        }
         plan.fwd
             .process_with_scratch(&mut plan.time, &mut plan.spec, &mut plan.scratch_fwd)
             .expect("fft sizes");
@@ -608,14 +849,28 @@ impl Correlator {
             *x *= *s;
         }
         plan.spec[0].im = 0.0;
-        if n % 2 == 0 {
+        if nf % 2 == 0 {
             let last = plan.spec.len() - 1;
             plan.spec[last].im = 0.0;
         }
         plan.inv
             .process_with_scratch(&mut plan.spec, &mut plan.time, &mut plan.scratch_inv)
             .expect("fft sizes");
-        let r = &plan.time;
+        let n_lags_max = nc - m / 2 + 1;
+        let r: &[f32] = if plan.decimated {
+            let tail = 2 * SINC_HALF as usize + 2;
+            interpolate2(
+                &plan.time,
+                &mut plan.full,
+                &hb,
+                n_lags_max + SINC_HALF as usize + 2,
+                tail,
+            );
+            &plan.full
+        } else {
+            &plan.time
+        };
+        let n = r.len();
 
         // 2. window energies
         let total = prefix_energy(capture, &mut plan.prefix);
@@ -631,7 +886,7 @@ impl Correlator {
         let energy_at = |k: usize| prefix[(k + m).min(nc)] - prefix[k];
 
         // 3. peak of ρ² and the robust floor
-        let (best_k, best_q) = peak_rho2(&r[..n_lags], prefix, m, silent);
+        let (best_k, best_q) = peak_rho2(&r[..n_lags], prefix, m, silent, &mut plan.bounds);
         let rho_at = |k: usize| {
             let e = energy_at(k);
             if e > silent {
@@ -968,5 +1223,44 @@ mod tests {
             c.estimate(&cap[..100]),
             Err(DelayError::TooShort { .. })
         ));
+    }
+
+    /// The half-rate correlation gives the full-rate estimate, for every kind
+    /// of stimulus, in noise and in white noise alone.
+    #[test]
+    fn half_rate_matches_full_rate() {
+        use crate::measure::stimulus::{Stimulus, StimulusKind};
+        for kind in [
+            StimulusKind::Sweep,
+            StimulusKind::Noise,
+            StimulusKind::Speech,
+        ] {
+            let stim = Stimulus::new(kind, 48_000, 0.5, 3);
+            let mut half = Correlator::new(stim.samples());
+            assert!(half.band_limited, "{kind:?}");
+            let mut full = Correlator::new(stim.samples());
+            full.band_limited = false;
+            let mut state = 12345u64;
+            let mut noise = |a: f32| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * a
+            };
+            let mut cap: Vec<f32> = (0..100_000).map(|_| noise(0.2)).collect();
+            for (o, &v) in cap[31_337..].iter_mut().zip(stim.samples()) {
+                *o += v;
+            }
+            let (a, b) = (half.estimate(&cap).unwrap(), full.estimate(&cap).unwrap());
+            eprintln!("{kind:?} {a:?} {b:?}");
+            assert!(
+                (a.delay_samples - b.delay_samples).abs() < 1e-3,
+                "{a:?} {b:?}"
+            );
+            assert!((a.snr_db - b.snr_db).abs() < 0.05, "{a:?} {b:?}");
+            let white: Vec<f32> = (0..100_000).map(|_| noise(1.0)).collect();
+            assert!(half.estimate(&white).is_err());
+            assert!(full.estimate(&white).is_err());
+        }
     }
 }
