@@ -2,43 +2,12 @@
 //! allocator that counts only on the acquisition thread, while it moves
 //! thousands of blocks through the ring, including overruns.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod counting_alloc;
 
 use certlab::sampling::{Acquisition, Block, BlockSource, Capture, Read, SourceError, BLOCK_LEN};
 
-struct Counting;
-
 /// Blocks the synthetic source delivers before it ends.
 const TOTAL: u64 = 20_000;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static WATCHED: Cell<bool> = const { Cell::new(false) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if WATCHED.with(|w| w.get()) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if WATCHED.with(|w| w.get()) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// A source that makes a block as fast as it is asked, marking its thread as watched.
 struct Synthetic {
@@ -48,7 +17,7 @@ struct Synthetic {
 
 impl BlockSource for Synthetic {
     fn read_block(&mut self, out: &mut Block) -> Result<Read, SourceError> {
-        WATCHED.with(|w| w.set(true));
+        counting_alloc::watch(true);
         if self.seq >= TOTAL {
             return Ok(Read::End);
         }
@@ -83,7 +52,7 @@ fn the_acquisition_loop_makes_zero_allocations() {
     while !acq.finished() {
         acq.drain_into(&mut capture);
     }
-    let during = ALLOCATIONS.load(Ordering::Relaxed);
+    let during = counting_alloc::allocations();
     let (stats, err) = acq.stop(&mut capture);
     assert_eq!(during, 0, "the acquisition thread allocated {during} times");
     assert!(err.is_none());

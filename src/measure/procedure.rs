@@ -275,15 +275,70 @@ fn not_emitted(k: usize, at: HostTime, why: &str) -> Shot {
 const BEHIND: &str = "the harness fell behind its schedule (see run.log)";
 
 /// Re-synchronise when due (see [`Ctx::keep_synced`]) and refresh the
-/// estimate used for scheduling.
-fn top_up(ctx: &mut Ctx, m: &mut Measurement, est: &mut SyncEstimate) -> Result<(), StationError> {
-    if ctx.keep_synced()? {
-        m.anomalies.sync_bursts += 1;
+/// estimate used for scheduling; returns whether it ran.
+fn top_up(ctx: &mut Ctx, est: &mut SyncEstimate) -> Result<bool, StationError> {
+    let ran = ctx.keep_synced()?;
+    if ran {
         if let Ok(e) = ctx.estimate() {
             *est = e;
         }
     }
-    Ok(())
+    Ok(ran)
+}
+
+/// Drive the rig through scheduled shots: `fire` sends shot k's command for its
+/// rig time, and between shots `poll` waits up to the given time for what the
+/// device sends back. A shot that cannot be sent in time is recorded as not
+/// emitted; re-sync runs after each shot is sent. Returns each shot's rig time
+/// (or why it was not emitted), and why the loop stopped early, if it did.
+fn drive_shots(
+    ctx: &mut Ctx,
+    m: &mut Measurement,
+    mut est: SyncEstimate,
+    times: &[HostTime],
+    end: HostTime,
+    mut fire: impl FnMut(&mut Station, RigTime) -> Result<(), StationError>,
+    mut poll: impl FnMut(&mut Station, Duration) -> Result<(), String>,
+) -> (Vec<Result<RigTime, String>>, Option<String>) {
+    let n = times.len();
+    let mut sent: Vec<Result<RigTime, String>> = Vec::with_capacity(n);
+    while !ctx.cancelled() {
+        let now = ctx.station.clock.now();
+        let k = sent.len();
+        if k < n && now >= times[k].plus_secs(-SCHEDULE_AHEAD_S) {
+            let at = est.host_to_rig(times[k]);
+            if now > times[k].plus_secs(-MIN_LEAD_S) {
+                sent.push(Err(BEHIND.to_string()));
+            } else {
+                match fire(ctx.station, at) {
+                    Ok(()) => sent.push(Ok(at)),
+                    Err(e) if is_late(&e) => sent.push(Err(e.to_string())),
+                    Err(e) => return (sent, Some(format!("shot {k}: {e}"))),
+                }
+            }
+            (ctx.progress)(k as u64 + 1);
+            match top_up(ctx, &mut est) {
+                Ok(ran) => m.anomalies.sync_bursts += ran as u32,
+                Err(e) => return (sent, Some(format!("shot {k}: clock sync: {e}"))),
+            }
+            continue;
+        }
+        if k >= n && now >= end {
+            break;
+        }
+        let until = if k < n {
+            times[k].plus_secs(-SCHEDULE_AHEAD_S)
+        } else {
+            end
+        };
+        if let Err(e) = poll(
+            ctx.station,
+            Duration::from_secs_f64(until.secs_since(now).clamp(0.001, 0.05)),
+        ) {
+            return (sent, Some(e));
+        }
+    }
+    (sent, None)
 }
 
 /// Shot times: `t0 + k · interval` plus a pseudo-random dither in [0, dither),
@@ -388,9 +443,12 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         (ctx.progress)(k as u64 + 1);
         // Re-sync in the quiet time after a shot is scheduled, never before:
         // a lost sync reply costs a retry, which must not make a shot late.
-        if let Err(e) = top_up(ctx, m, &mut est0) {
-            failure = Some(format!("shot {k}: clock sync: {e}"));
-            break;
+        match top_up(ctx, &mut est0) {
+            Ok(ran) => m.anomalies.sync_bursts += ran as u32,
+            Err(e) => {
+                failure = Some(format!("shot {k}: clock sync: {e}"));
+                break;
+            }
         }
     }
     // Let the last shot's window fill.
@@ -564,7 +622,7 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     let p = &step.params;
     ctx.sync_burst().map_err(|e| e.to_string())?;
     m.anomalies.sync_bursts += 1;
-    let mut est0 = ctx.estimate().map_err(|e| e.to_string())?;
+    let est0 = ctx.estimate().map_err(|e| e.to_string())?;
     need(ctx.station.dut.camera.as_mut(), "camera")?
         .start()
         .map_err(|e| e.to_string())?;
@@ -577,59 +635,26 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     let flash_us = 100_000;
     let mut frames: Vec<(u64, HostTime, f64)> =
         Vec::with_capacity((n as f64 * interval * 120.0) as usize + 64);
-    let mut flashes: Vec<Result<RigTime, String>> = Vec::with_capacity(n as usize);
-    let mut failure = None;
-    loop {
-        if ctx.cancelled() {
-            break;
-        }
-        let now = ctx.station.clock.now();
-        let k = flashes.len() as u32;
-        let next_flash = times.get(k as usize).copied().unwrap_or(end);
-        if k < n && now >= next_flash.plus_secs(-SCHEDULE_AHEAD_S) {
-            let at = est0.host_to_rig(next_flash);
-            if now > next_flash.plus_secs(-MIN_LEAD_S) {
-                flashes.push(Err(BEHIND.to_string()));
-            } else {
-                match ctx.station.rig.flash_led(at, flash_us) {
-                    Ok(()) => flashes.push(Ok(at)),
-                    Err(e) if is_late(&e) => flashes.push(Err(e.to_string())),
-                    Err(e) => {
-                        failure = Some(format!("shot {k}: {e}"));
-                        break;
-                    }
-                }
-            }
-            (ctx.progress)(k as u64 + 1);
-            if let Err(e) = top_up(ctx, m, &mut est0) {
-                failure = Some(format!("shot {k}: clock sync: {e}"));
-                break;
-            }
-            continue;
-        }
-        if k >= n && now >= end {
-            break;
-        }
-        let wait = if k < n {
-            (next_flash.plus_secs(-SCHEDULE_AHEAD_S).secs_since(now)).clamp(0.001, 0.05)
-        } else {
-            end.secs_since(now).clamp(0.001, 0.05)
-        };
-        let cam = need(ctx.station.dut.camera.as_mut(), "camera")?;
-        match cam.next_frame(Duration::from_secs_f64(wait)) {
-            Ok(Some(f)) => {
+    let mut dropped = 0;
+    let (flashes, failure) = drive_shots(
+        ctx,
+        m,
+        est0,
+        &times,
+        end,
+        |st, at| st.rig.flash_led(at, flash_us),
+        |st, wait| {
+            let cam = need(st.dut.camera.as_mut(), "camera")?;
+            if let Some(f) = cam.next_frame(wait).map_err(|e| e.to_string())? {
                 if let Some(&(last, ..)) = frames.last() {
-                    m.anomalies.dropped_frames += f.seq.saturating_sub(last + 1);
+                    dropped += f.seq.saturating_sub(last + 1);
                 }
                 frames.push((f.seq, f.host_time, roi_mean(&f, p.led_roi)));
             }
-            Ok(None) => {}
-            Err(e) => {
-                failure = Some(e.to_string());
-                break;
-            }
-        }
-    }
+            Ok(())
+        },
+    );
+    m.anomalies.dropped_frames += dropped;
     if let Some(cam) = ctx.station.dut.camera.as_mut() {
         let _ = cam.stop();
     }
@@ -761,63 +786,29 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
     need(ctx.station.dut.hid.as_mut(), "HID interface")?;
     ctx.sync_burst().map_err(|e| e.to_string())?;
     m.anomalies.sync_bursts += 1;
-    let mut est0 = ctx.estimate().map_err(|e| e.to_string())?;
+    let est0 = ctx.estimate().map_err(|e| e.to_string())?;
     let n = shots_of(step);
     let interval = p.interval_ms / 1e3;
     let hold_us = ((interval * 0.4) * 1e6) as u64;
     let t0 = ctx.station.clock.now().plus_secs(LEAD_IN_S);
     let end = t0.plus_secs(n as f64 * interval);
     let times = schedule(t0, interval, n, (interval * 0.1).min(0.02), ctx.seed);
-    let mut presses: Vec<Result<RigTime, String>> = Vec::with_capacity(n as usize);
     let mut events = Vec::with_capacity(2 * n as usize + 8);
-    let mut failure = None;
-    loop {
-        if ctx.cancelled() {
-            break;
-        }
-        let now = ctx.station.clock.now();
-        let k = presses.len() as u32;
-        let next = times.get(k as usize).copied().unwrap_or(end);
-        if k < n && now >= next.plus_secs(-SCHEDULE_AHEAD_S) {
-            let at = est0.host_to_rig(next);
-            if now > next.plus_secs(-MIN_LEAD_S) {
-                presses.push(Err(BEHIND.to_string()));
-            } else {
-                match ctx.station.rig.press_button(at, hold_us) {
-                    Ok(()) => presses.push(Ok(at)),
-                    Err(e) if is_late(&e) => presses.push(Err(e.to_string())),
-                    Err(e) => {
-                        failure = Some(format!("shot {k}: {e}"));
-                        break;
-                    }
-                }
+    let (presses, failure) = drive_shots(
+        ctx,
+        m,
+        est0,
+        &times,
+        end,
+        |st, at| st.rig.press_button(at, hold_us),
+        |st, wait| {
+            let hid = need(st.dut.hid.as_mut(), "HID interface")?;
+            if let Some(e) = hid.next_event(wait).map_err(|e| e.to_string())? {
+                events.push(e);
             }
-            (ctx.progress)(k as u64 + 1);
-            if let Err(e) = top_up(ctx, m, &mut est0) {
-                failure = Some(format!("shot {k}: clock sync: {e}"));
-                break;
-            }
-            continue;
-        }
-        if k >= n && now >= end {
-            break;
-        }
-        let until = if k < n {
-            next.plus_secs(-SCHEDULE_AHEAD_S)
-        } else {
-            end
-        };
-        let wait = until.secs_since(now).clamp(0.001, 0.05);
-        let hid = need(ctx.station.dut.hid.as_mut(), "HID interface")?;
-        match hid.next_event(Duration::from_secs_f64(wait)) {
-            Ok(Some(e)) => events.push(e),
-            Ok(None) => {}
-            Err(e) => {
-                failure = Some(e.to_string());
-                break;
-            }
-        }
-    }
+            Ok(())
+        },
+    );
     if ctx.sync_burst().is_ok() {
         m.anomalies.sync_bursts += 1;
     }
