@@ -127,7 +127,7 @@ fn run_trials(
     expect_polarity: i8,
 ) -> Vec<(f64, f64)> {
     let stim = Stimulus::new(kind, FS, dur, seed);
-    let mut cor = Correlator::new(stim.samples());
+    let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
     let mut rng = StdRng::seed_from_u64(seed * 7919 + 1);
     let m = stim.len();
     (0..trials)
@@ -259,7 +259,7 @@ fn band_limited_200_7000() {
 fn echoes_3_to_15_ms() {
     for (i, kind) in KINDS.into_iter().enumerate() {
         let stim = Stimulus::new(kind, FS, 0.1, 70 + i as u64);
-        let mut cor = Correlator::new(stim.samples());
+        let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
         let mut rng = StdRng::seed_from_u64(71 + i as u64);
         let mut errs = Vec::new();
         for echo_ms in [3.0, 5.0, 7.5, 10.0, 12.5, 15.0] {
@@ -281,24 +281,57 @@ fn echoes_3_to_15_ms() {
 
 #[test]
 fn echo_stronger_than_direct_path() {
-    // A first arrival 3 dB below a later echo is still the direct path.
-    let stim = Stimulus::new(StimulusKind::Noise, FS, 0.1, 75);
-    let mut cor = Correlator::new(stim.samples());
-    let mut rng = StdRng::seed_from_u64(76);
-    for echo_ms in [3.0, 8.0, 15.0] {
-        let d = 5000.25;
-        let mut x = capture(&stim, 24_000, d, 0.71, 0.0, None, &mut rng);
-        add_stimulus(&mut x, &stim, d + echo_ms * 48.0, 1.0, 0.0);
-        add_noise(&mut x, 0.005, &mut rng);
+    // A first arrival 3 dB below a later echo is still the direct path, at
+    // every rate: the first-arrival window is 20 ms, whatever the rate.
+    for fs in [16_000u32, 48_000, 96_000] {
+        let stim = Stimulus::new(StimulusKind::Noise, fs, 0.1, 75);
+        let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
+        let mut rng = StdRng::seed_from_u64(76);
+        let per_ms = fs as f64 / 1e3;
+        for echo_ms in [3.0, 8.0, 15.0, 19.0] {
+            let d = 100.0 * per_ms + 0.25;
+            let mut x = capture(
+                &stim,
+                (500.0 * per_ms) as usize,
+                d,
+                0.71,
+                0.0,
+                None,
+                &mut rng,
+            );
+            add_stimulus(&mut x, &stim, d + echo_ms * per_ms, 1.0, 0.0);
+            add_noise(&mut x, 0.005, &mut rng);
+            let e = cor.estimate(&x).unwrap();
+            // 6.25 µs: 0.3 sample at 48 kHz
+            assert!(
+                (e.delay_samples - d).abs() < 0.3 * fs as f64 / 48e3,
+                "{fs} Hz, {echo_ms} ms: {e:?}"
+            );
+        }
+        // An echo 30 ms late is outside the window: the largest peak wins.
+        let d = 100.0 * per_ms + 0.25;
+        let mut x = capture(
+            &stim,
+            (500.0 * per_ms) as usize,
+            d,
+            0.71,
+            0.0,
+            None,
+            &mut rng,
+        );
+        add_stimulus(&mut x, &stim, d + 30.0 * per_ms, 1.0, 0.0);
         let e = cor.estimate(&x).unwrap();
-        assert!((e.delay_samples - d).abs() < 0.3, "{echo_ms} ms: {e:?}");
+        assert!(
+            (e.delay_samples - d - 30.0 * per_ms).abs() < 0.3,
+            "{fs} Hz, 30 ms: {e:?}"
+        );
     }
 }
 
 #[test]
 fn one_signal_channel_among_four() {
     let stim = Stimulus::new(StimulusKind::Speech, FS, 0.1, 80);
-    let mut cor = Correlator::new(stim.samples());
+    let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
     let mut rng = StdRng::seed_from_u64(81);
     for (trial, ch) in [0usize, 1, 2, 3, 2, 1].into_iter().enumerate() {
         let d = 3000.0 + trial as f64 * 777.37;
@@ -334,7 +367,7 @@ fn one_signal_channel_among_four() {
 fn drift_100_ppm_over_1_s() {
     for (i, kind) in KINDS.into_iter().enumerate() {
         let stim = Stimulus::new(kind, FS, 1.0, 90 + i as u64);
-        let mut cor = Correlator::new(stim.samples());
+        let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
         let mut rng = StdRng::seed_from_u64(91 + i as u64);
         for drift_ppm_true in [-100.0, 0.0, 100.0] {
             let d = 4321.4;
@@ -370,7 +403,7 @@ fn drift_100_ppm_over_1_s() {
 fn capture_40_db_quieter() {
     for (i, kind) in KINDS.into_iter().enumerate() {
         let stim = Stimulus::new(kind, FS, 0.1, 100 + i as u64);
-        let mut cor = Correlator::new(stim.samples());
+        let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
         let mut rng = StdRng::seed_from_u64(101);
         for _ in 0..5 {
             let d = rng.random_range(100.0..15_000.0);
@@ -384,7 +417,7 @@ fn capture_40_db_quieter() {
 #[test]
 fn long_capture_10_s_with_1_s_stimulus() {
     let stim = Stimulus::new(StimulusKind::Noise, FS, 1.0, 110);
-    let mut cor = Correlator::new(stim.samples());
+    let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
     let mut rng = StdRng::seed_from_u64(111);
     for d in [0.0, 123_456.789, 431_999.5] {
         let x = capture(&stim, 480_000, d, 0.3, 0.0, Some(10.0), &mut rng);
@@ -411,7 +444,7 @@ fn no_stimulus_never_gives_a_number() {
     let mut count = 0;
     for (i, kind) in KINDS.into_iter().enumerate() {
         let stim = Stimulus::new(kind, FS, 0.1, 120 + i as u64);
-        let mut cor = Correlator::new(stim.samples());
+        let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
         let mut rng = StdRng::seed_from_u64(121 + i as u64);
         for seed in 0..60u64 {
             // white noise

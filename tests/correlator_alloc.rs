@@ -30,7 +30,7 @@ fn capture(stim: &Stimulus, len: usize, delay: usize, seed: u64) -> Vec<f32> {
 #[test]
 fn estimate_allocates_nothing_after_the_first_call_at_a_length() {
     let stim = Stimulus::new(StimulusKind::Noise, 48_000, 1.0, 1);
-    let mut cor = Correlator::new(stim.samples());
+    let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
     let first = capture(&stim, 480_000, 200_000, 1);
     let second = capture(&stim, 480_000, 123_457, 2);
 
@@ -54,7 +54,7 @@ fn estimate_allocates_nothing_after_the_first_call_at_a_length() {
 #[test]
 fn a_failed_estimate_allocates_nothing_either() {
     let stim = Stimulus::new(StimulusKind::Sweep, 48_000, 0.1, 1);
-    let mut cor = Correlator::new(stim.samples());
+    let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
     let noise: Vec<f32> = (0..48_000u64)
         .map(|i| (i.wrapping_mul(2_654_435_761) % 1000) as f32 * 1e-3 - 0.5)
         .collect();

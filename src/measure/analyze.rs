@@ -57,7 +57,7 @@ pub fn analyze(
     interval_s: Option<f64>,
 ) -> Result<Analysis, DelayError> {
     let channels = channels.max(1);
-    let mut corr = Correlator::new(stimulus);
+    let mut corr = Correlator::new(stimulus, sample_rate);
     let (channel, first) = corr.estimate_multichannel(capture, channels)?;
     let mono: Vec<f32> = capture
         .iter()

@@ -509,7 +509,7 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         return Err(failure.unwrap_or_else(|| "no audio was captured".into()));
     };
     let mut emitted_at = Vec::with_capacity(emits.len());
-    let mut corr = Correlator::new(&samples);
+    let mut corr = Correlator::new(&samples, rate);
     let window_len = ((p.stimulus_ms + p.max_latency_ms) / 1e3 * rate as f64).ceil() as usize;
     // A few milliseconds before the emission, for the clock-sync bound and the filters.
     let guard = (0.005 * rate as f64) as usize;
