@@ -370,7 +370,6 @@ fn usage_errors_exit_3_and_unbuilt_commands_say_so_with_exit_2() {
     for args in [
         vec!["verify", "x", "--authority", "a.pub"],
         vec!["keys", "generate", "--out", "k"],
-        vec!["sim", "rig"],
     ] {
         let o = certlab().args(&args).output().unwrap();
         assert_eq!(code(&o), 2, "{args:?}");

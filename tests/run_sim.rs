@@ -6,20 +6,6 @@ mod common;
 
 use common::*;
 
-/// The scenario's configured median for a step kind, ms (round trip: both paths).
-fn truth(scenario: &toml::Value, kind: &str) -> Option<f64> {
-    let lat = scenario.get("latency")?;
-    let m = |k: &str| lat.get(k)?.get("median_ms")?.as_float();
-    match kind {
-        "audio-send-latency" => m("audio_send"),
-        "audio-receive-latency" => m("audio_receive"),
-        "audio-roundtrip-latency" => Some(m("audio_send")? + m("audio_receive")?),
-        "video-latency" => m("video"),
-        "button-hid-latency" => m("hid"),
-        _ => None,
-    }
-}
-
 fn check_class(class: &str) {
     let profile = format!("profiles/{class}.toml");
     let (o, dir) = run_sim(&profile, &format!("sim:{class}"), None);

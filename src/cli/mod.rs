@@ -186,7 +186,17 @@ enum AuthorityCmd {
 #[derive(Subcommand)]
 enum SimCmd {
     /// Run a simulated rig on a new pseudo-terminal and print its path.
-    Rig,
+    ///
+    /// The first line on stdout is the port's path; give it to a run as
+    /// `--device sim[:CLASS] --rig serial:PATH`. The rig half of the scenario
+    /// (its clock, its link, its faults) applies here; the run's own scenario
+    /// gives the DUT. Runs until interrupted, or until a scenario fault
+    /// unplugs the rig.
+    Rig {
+        /// Scenario file (default: the speakerphone's).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+    },
 }
 
 /// Entry point of the binary.
@@ -227,8 +237,53 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
         Command::Verify { .. } => Err(Error::NotImplemented("certlab verify".into())),
         Command::Keys(_) => Err(Error::NotImplemented("certlab keys".into())),
         Command::Authority(_) => Err(Error::NotImplemented("certlab authority".into())),
-        Command::Sim(SimCmd::Rig) => Err(Error::NotImplemented("certlab sim rig".into())),
+        Command::Sim(SimCmd::Rig { scenario }) => cmd_sim_rig(scenario),
     }
+}
+
+fn cmd_sim_rig(scenario: Option<PathBuf>) -> crate::Result<ExitStatus> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let scenario = scenario.unwrap_or_else(|| {
+        crate::station::sim::default_scenario(crate::profile::DeviceClass::Speakerphone)
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let st = stop.clone();
+    // SIGINT or SIGTERM stop the rig cleanly (its socket is removed).
+    std::thread::Builder::new()
+        .name("certlab-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use tokio::signal::unix::{signal, SignalKind};
+                let Ok(mut term) = signal(SignalKind::terminate()) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            });
+            st.store(true, Ordering::Relaxed);
+        })
+        .map_err(|e| Error::Harness(format!("cannot watch for signals: {e}")))?;
+    crate::station::sim::serve_rig(&scenario, stop, |port, sock| {
+        println!("{port}");
+        let _ = std::io::stdout().flush();
+        eprintln!(
+            "certlab: simulated rig ({}) on {port}, its medium on {}\n\
+             certlab: measure with `certlab run PROFILE --device sim --rig serial:{port}`; Ctrl-C stops the rig",
+            scenario.display(),
+            sock.display()
+        );
+    })?;
+    Ok(ExitStatus::Ok)
 }
 
 fn cmd_run(a: RunArgs) -> crate::Result<ExitStatus> {

@@ -265,15 +265,19 @@ pub fn open(
     scenario: Option<&std::path::Path>,
 ) -> Result<Station> {
     let spec = DeviceSpec::parse(spec_text)?;
-    if let Some(r) = rig {
-        if r != "sim" {
-            return Err(Error::NotImplemented(format!(
-                "--rig {r}: talking to a rig over a serial port"
-            )));
-        }
-    }
+    let rig_port = match rig {
+        None | Some("sim") => None,
+        Some(r) => match r.strip_prefix("serial:") {
+            Some(p) if !p.is_empty() => Some(p),
+            _ => {
+                return Err(Error::BadInput(format!(
+                    "--rig {r}: expected sim or serial:PATH"
+                )))
+            }
+        },
+    };
     match spec {
-        DeviceSpec::Sim(class) => sim::open(class, spec_text, scenario),
+        DeviceSpec::Sim(class) => sim::open(class, spec_text, scenario, rig_port),
         DeviceSpec::Usb { vid, pid, serial } => {
             if scenario.is_some() {
                 return Err(Error::BadInput(

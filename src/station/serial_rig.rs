@@ -31,6 +31,32 @@ const TRIES: u32 = 4;
 /// Sample blocks the reader can hold for the microphone stream.
 const MIC_RING: usize = 1024;
 
+/// Open the rig on the serial port at `path` (a USB CDC-ACM port such as
+/// /dev/ttyACM0, or the pseudo-terminal a `certlab sim rig` prints) and shake
+/// hands with it.
+pub fn open_port(path: &str, clock: HostClock) -> crate::Result<Box<dyn Rig>> {
+    use crate::Error;
+    use serialport::SerialPort;
+    if !std::path::Path::new(path).exists() {
+        return Err(Error::Device(format!(
+            "no serial port at {path} for the rig; `certlab devices` lists the ports"
+        )));
+    }
+    let fail =
+        |e: &dyn std::fmt::Display| Error::Device(format!("cannot open the rig on {path}: {e}"));
+    let port = serialport::new(path, 115_200)
+        .timeout(Duration::from_millis(50))
+        .open_native()
+        .map_err(|e| fail(&e))?;
+    // Whatever the rig sent before this run (a stream a crashed run left on)
+    // is stale; the codec would skip it, but it need not be read at all.
+    let _ = port.clear(serialport::ClearBuffer::Input);
+    let reader = port.try_clone_native().map_err(|e| fail(&e))?;
+    let rig = SerialRig::connect(path, Box::new(reader), Box::new(port), clock)
+        .map_err(|e| Error::Device(format!("rig on {path}: {e}")))?;
+    Ok(Box::new(rig))
+}
+
 /// A reply routed from the reader to the command side.
 enum Reply {
     Handshake(Result<RigInfo, String>),

@@ -49,3 +49,22 @@ pub fn run_sim(profile: &str, device: &str, scenario: Option<&str>) -> (Output, 
     let o = cmd.output().unwrap();
     (o, dir)
 }
+
+/// The scenario's configured median for a step kind, ms (round trip: both paths).
+pub fn truth(scenario: &toml::Value, kind: &str) -> Option<f64> {
+    let lat = scenario.get("latency")?;
+    let m = |k: &str| lat.get(k)?.get("median_ms")?.as_float();
+    match kind {
+        "audio-send-latency" => m("audio_send"),
+        "audio-receive-latency" => m("audio_receive"),
+        "audio-roundtrip-latency" => Some(m("audio_send")? + m("audio_receive")?),
+        "video-latency" => m("video"),
+        "button-hid-latency" => m("hid"),
+        _ => None,
+    }
+}
+
+/// A scenario file of the repository, parsed.
+pub fn scenario(path: &str) -> toml::Value {
+    toml::from_str(&std::fs::read_to_string(root().join(path)).unwrap()).unwrap()
+}

@@ -178,6 +178,13 @@ fn serve(
             }
             let result: Result<Option<Message>, (ErrorCode, String)> = match cmd.message {
                 Message::Hello => {
+                    // A new host session starts from a quiet rig: no stream,
+                    // no loopback, no remembered reply.
+                    if let Some(s) = streamer.take() {
+                        s.halt();
+                    }
+                    super::lock(&rig.world.medium).loopback = None;
+                    last = None;
                     let info = rig.info();
                     Ok(Some(Message::HelloReply(HelloReply {
                         sensors: (1 << sensor::MIC)

@@ -6,6 +6,7 @@
 //! is the host clock. The simulated parts really delay and degrade signals; the
 //! host learns latencies only by measuring them. It does not measure or judge.
 
+pub mod ether;
 pub mod firmware;
 pub mod medium;
 pub mod scenario;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use self::ether::{Event, Speaker};
 use self::medium::{Emission, Flash, Medium};
 use self::scenario::{Fault, Scenario};
 use super::{
@@ -48,8 +50,17 @@ pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// Open a simulated station of `class`.
-pub fn open(class: DeviceClass, spec: &str, scenario: Option<&Path>) -> Result<Station> {
+/// Open a simulated station of `class`. With `rig_port`, the rig is the one a
+/// `certlab sim rig` serves on that serial port in another process: this
+/// process simulates only the DUT, and meets the rig's half of the physics
+/// through the [`ether`]. Otherwise both halves run here, the rig's firmware
+/// behind a pseudo-terminal.
+pub fn open(
+    class: DeviceClass,
+    spec: &str,
+    scenario: Option<&Path>,
+    rig_port: Option<&str>,
+) -> Result<Station> {
     let path = scenario
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_scenario(class));
@@ -63,7 +74,18 @@ pub fn open(class: DeviceClass, spec: &str, scenario: Option<&Path>) -> Result<S
         )));
     }
     let clock = HostClock::new();
-    let world = Arc::new(World::new(sc.clone(), clock));
+    let halves = if rig_port.is_some() {
+        Halves::Dut
+    } else {
+        Halves::Both
+    };
+    let world = Arc::new(World::new(sc.clone(), clock, halves));
+    if let Some(port) = rig_port {
+        let stream = ether::connect(port).map_err(Error::Device)?;
+        attach_peer(&world, stream).map_err(|e| {
+            Error::Harness(format!("cannot attach to the simulated rig's medium: {e}"))
+        })?;
+    }
     let identity = identity_of(&sc, spec);
     let has_audio = matches!(
         class,
@@ -89,7 +111,10 @@ pub fn open(class: DeviceClass, spec: &str, scenario: Option<&Path>) -> Result<S
             }) as Box<dyn ControlPort>
         }),
     };
-    let rig = pty_rig(SimRig::new(world.clone()), clock)?;
+    let rig = match rig_port {
+        Some(port) => crate::station::serial_rig::open_port(port, clock)?,
+        None => pty_rig(SimRig::new(world.clone()), clock)?,
+    };
     Ok(Station {
         clock,
         identity,
@@ -97,6 +122,112 @@ pub fn open(class: DeviceClass, spec: &str, scenario: Option<&Path>) -> Result<S
         dut,
         scenario: Some((path, sha)),
     })
+}
+
+/// Make `stream` the world's peer, and apply what arrives on it until it closes.
+fn attach_peer(world: &Arc<World>, stream: std::os::unix::net::UnixStream) -> std::io::Result<()> {
+    let mut reader = stream.try_clone()?;
+    *lock(&world.peer) = Some(Arc::new(ether::Peer::new(stream)));
+    let w = world.clone();
+    std::thread::Builder::new()
+        .name("certlab-sim-medium".into())
+        .spawn(move || {
+            loop {
+                match ether::read_event(&mut reader) {
+                    Ok(Some(ev)) => w.receive(ev),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!("simulated medium: {e}");
+                        break;
+                    }
+                }
+            }
+            *lock(&w.peer) = None;
+        })?;
+    Ok(())
+}
+
+/// `certlab sim rig`: serve the rig half of `scenario` on a new pseudo-terminal,
+/// and its medium on the socket [`ether::socket_path`] names, until `stop` is
+/// set or a scenario fault unplugs the rig. `ready` gets the port's path and
+/// the socket's path once both accept connections. Runs after runs may come
+/// and go; each new medium connection replaces the last.
+pub fn serve_rig(
+    scenario: &Path,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    ready: impl FnOnce(&str, &Path),
+) -> Result<()> {
+    use serialport::SerialPort;
+    use std::os::unix::net::UnixListener;
+    use std::sync::atomic::Ordering;
+    let (sc, _) = Scenario::load(scenario)?;
+    let clock = HostClock::new();
+    let world = Arc::new(World::new(sc, clock, Halves::Rig));
+    let err = |e: &dyn std::fmt::Display| {
+        Error::Harness(format!(
+            "cannot open a pseudo-terminal for the simulated rig: {e}"
+        ))
+    };
+    let (mut master, mut slave) = serialport::TTYPort::pair().map_err(|e| err(&e))?;
+    master
+        .set_timeout(Duration::from_millis(50))
+        .map_err(|e| err(&e))?;
+    // This process keeps the far end open (so the firmware never sees a hang-up
+    // between runs) but lets a run open it too.
+    slave.set_exclusive(false).map_err(|e| err(&e))?;
+    {
+        use std::os::fd::AsRawFd;
+        // set_exclusive(false) leaves a shared flock, which would refuse the
+        // run's exclusive one.
+        // SAFETY: flock on a descriptor this process owns.
+        unsafe { libc::flock(slave.as_raw_fd(), libc::LOCK_UN) };
+    }
+    let port = slave
+        .name()
+        .ok_or_else(|| Error::Harness("the pseudo-terminal has no path".into()))?;
+    let sock = ether::socket_path(&port);
+    let sock_err = |e: &dyn std::fmt::Display| {
+        Error::Harness(format!(
+            "cannot listen for the simulated medium on {}: {e}",
+            sock.display()
+        ))
+    };
+    if let Some(dir) = sock.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| sock_err(&e))?;
+    }
+    ether::clear_stale(&sock);
+    let listener = UnixListener::bind(&sock).map_err(|e| sock_err(&e))?;
+    listener.set_nonblocking(true).map_err(|e| sock_err(&e))?;
+    let (w, st) = (world.clone(), stop.clone());
+    let acceptor = std::thread::Builder::new()
+        .name("certlab-sim-accept".into())
+        .spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        if let Err(e) = attach_peer(&w, stream) {
+                            tracing::warn!("simulated medium: {e}");
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        })
+        .map_err(|e| sock_err(&e))?;
+    ready(&port, &sock);
+    let m2 = master.try_clone_native().map_err(|e| err(&e))?;
+    firmware::Firmware::run(
+        Box::new(master),
+        Box::new(m2),
+        SimRig::new(world),
+        stop.clone(),
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _ = acceptor.join();
+    let _ = std::fs::remove_file(&sock);
+    drop(slave);
+    Ok(())
 }
 
 /// The simulated rig behind its firmware on a pseudo-terminal, reached through
@@ -204,10 +335,23 @@ fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {
 /// HID input changes due at a true time: (usage page, usage, value).
 type HidQueue = Mutex<VecDeque<(f64, (u16, u16, i32))>>;
 
+/// Which halves of the physical world this process simulates: both, or (with
+/// `certlab sim rig` in another process) only the rig's or only the DUT's. The
+/// other half is reached through the [`ether`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halves {
+    Both,
+    Rig,
+    Dut,
+}
+
 /// State shared by every simulated part.
 struct World {
     sc: Scenario,
     clock: HostClock,
+    halves: Halves,
+    /// The other process's half (`halves` is not `Both`), while connected.
+    peer: Mutex<Option<Arc<ether::Peer>>>,
     medium: Mutex<Medium>,
     /// The DUT's own random draws (latencies).
     dut_rng: Mutex<StdRng>,
@@ -229,7 +373,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl World {
-    fn new(sc: Scenario, clock: HostClock) -> Self {
+    fn new(sc: Scenario, clock: HostClock, halves: Halves) -> Self {
         let disconnect_at = sc.faults.iter().find_map(|f| match f {
             Fault::Disconnect { at_s } => Some(*at_s),
             _ => None,
@@ -246,6 +390,8 @@ impl World {
             dut_rng: Mutex::new(StdRng::seed_from_u64(sc.seed)),
             sc,
             clock,
+            halves,
+            peer: Mutex::new(None),
             medium: Mutex::new(Medium::default()),
             hid_queue: Mutex::new(VecDeque::new()),
             control_queue: Mutex::new(VecDeque::new()),
@@ -287,17 +433,171 @@ impl World {
         self.clock.sleep_until(HostTime::from_secs_f64(t));
     }
 
-    /// A sound from the DUT's speaker; the rig may loop it back into the DUT.
-    fn dut_speaker(&self, e: Emission) {
-        let send = self.sc.latency.audio_send;
-        let mut m = lock(&self.medium);
-        if let Some(d) = m.loopback {
-            let mut looped = e.clone();
-            looped.t_start += d;
-            let lat = send.draw(&mut *lock(&self.dut_rng));
-            m.to_dut.push((looped, lat));
+    fn monotonic_ns(&self, t: f64) -> i64 {
+        self.clock.to_monotonic(HostTime::from_secs_f64(t))
+    }
+
+    fn local_time(&self, ns: i64) -> f64 {
+        self.clock.from_monotonic(ns).as_secs_f64()
+    }
+
+    /// Hand an event to the other process's half; a gone peer is forgotten
+    /// (what happens in the air then reaches nobody, as in an empty room).
+    fn to_peer(&self, ev: Event) {
+        let peer = lock(&self.peer).clone();
+        if let Some(p) = peer {
+            if !p.send(&ev) {
+                *lock(&self.peer) = None;
+            }
         }
-        m.from_dut.push(e);
+    }
+
+    // Emitters: each reaches the receiving half here, or in the other process.
+
+    /// A sound from the rig's speaker.
+    fn rig_speaker(&self, e: Emission) {
+        if self.halves == Halves::Rig {
+            self.to_peer(Event::Sound {
+                from: Speaker::Rig,
+                start_ns: self.monotonic_ns(e.t_start),
+                rate: e.rate,
+                gain: e.gain,
+                samples: e.samples,
+            });
+        } else {
+            self.dut_hears(e);
+        }
+    }
+
+    /// The rig's LED is lit.
+    fn rig_led(&self, f: Flash) {
+        if self.halves == Halves::Rig {
+            self.to_peer(Event::Light {
+                on_ns: self.monotonic_ns(f.on),
+                off_ns: self.monotonic_ns(f.off),
+            });
+        } else {
+            let mut m = lock(&self.medium);
+            m.prune(self.now() - 2.0);
+            m.flashes.push(f);
+        }
+    }
+
+    /// The rig's actuator presses the DUT's button from `down` to `up`.
+    fn rig_actuator(&self, down: f64, up: f64) {
+        if self.halves == Halves::Rig {
+            self.to_peer(Event::Press {
+                down_ns: self.monotonic_ns(down),
+                up_ns: self.monotonic_ns(up),
+            });
+        } else {
+            self.dut_pressed(down, up);
+        }
+    }
+
+    /// A sound from the DUT's speaker.
+    fn dut_speaker(&self, e: Emission) {
+        if self.halves == Halves::Dut {
+            self.to_peer(Event::Sound {
+                from: Speaker::Dut,
+                start_ns: self.monotonic_ns(e.t_start),
+                rate: e.rate,
+                gain: e.gain,
+                samples: e.samples,
+            });
+        } else {
+            self.rig_hears(e);
+        }
+    }
+
+    /// An event from the other process's half.
+    fn receive(&self, ev: Event) {
+        match ev {
+            Event::Sound {
+                from,
+                start_ns,
+                rate,
+                gain,
+                samples,
+            } => {
+                let e = Emission {
+                    t_start: self.local_time(start_ns),
+                    rate,
+                    gain,
+                    samples,
+                };
+                match (from, self.halves) {
+                    (Speaker::Rig, Halves::Dut) => self.dut_hears(e),
+                    (Speaker::Dut, Halves::Rig) => self.rig_hears(e),
+                    _ => {}
+                }
+            }
+            Event::Light { on_ns, off_ns } if self.halves == Halves::Dut => self.rig_led(Flash {
+                on: self.local_time(on_ns),
+                off: self.local_time(off_ns),
+            }),
+            Event::Press { down_ns, up_ns } if self.halves == Halves::Dut => {
+                self.dut_pressed(self.local_time(down_ns), self.local_time(up_ns))
+            }
+            _ => {}
+        }
+    }
+
+    // Receivers: the DUT's half.
+
+    /// The DUT's microphone path: a sound reaches the host after the DUT's
+    /// send latency.
+    fn dut_hears(&self, e: Emission) {
+        let lat = self.sc.latency.audio_send.draw(&mut *lock(&self.dut_rng));
+        let mut m = lock(&self.medium);
+        m.prune(self.now() - 2.0);
+        m.to_dut.push((e, lat));
+    }
+
+    /// The DUT's button: its HID reports follow the press and the release
+    /// after the DUT's HID latency.
+    fn dut_pressed(&self, down: f64, up: f64) {
+        let usages = &self.sc.capabilities.hid_usages;
+        // The actuator sits on the hook-switch button when the device has one.
+        let Some((page, usage)) = usages
+            .iter()
+            .filter_map(|u| scenario::parse_usage(u))
+            .find(|&(p, u)| (p, u) == (0x0b, 0x20))
+            .or_else(|| usages.first().and_then(|u| scenario::parse_usage(u)))
+        else {
+            return;
+        };
+        let (d_down, d_up) = {
+            let mut rng = lock(&self.dut_rng);
+            (
+                self.sc.latency.hid.draw(&mut *rng),
+                self.sc.latency.hid.draw(&mut *rng),
+            )
+        };
+        let mut q = lock(&self.hid_queue);
+        q.push_back((down + d_down, (page, usage, 1)));
+        q.push_back((up + d_up, (page, usage, 0)));
+        q.make_contiguous().sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+
+    // Receivers: the rig's half.
+
+    /// The rig's microphone hears the DUT; with loopback on, the rig also
+    /// plays what it hears back to the DUT.
+    fn rig_hears(&self, e: Emission) {
+        let looped = {
+            let mut m = lock(&self.medium);
+            m.prune(self.now() - 2.0);
+            let looped = m.loopback.map(|d| Emission {
+                t_start: e.t_start + d,
+                ..e.clone()
+            });
+            m.from_dut.push(e);
+            looped
+        };
+        if let Some(l) = looped {
+            self.rig_speaker(l);
+        }
     }
 }
 
@@ -395,26 +695,18 @@ impl Rig for SimRig {
         let t = self.schedule_time(at, "play")?;
         let w = &self.world;
         let rate = sample_rate as f64 * (1.0 + w.sc.clocks.rig_drift_ppm * 1e-6);
-        let lat = w.sc.latency.audio_send.draw(&mut *lock(&w.dut_rng));
-        let mut m = lock(&w.medium);
-        m.prune(t - 2.0);
-        m.to_dut.push((
-            Emission {
-                t_start: t,
-                rate,
-                gain: 1.0,
-                samples,
-            },
-            lat,
-        ));
+        w.rig_speaker(Emission {
+            t_start: t,
+            rate,
+            gain: 1.0,
+            samples,
+        });
         Ok(())
     }
 
     fn flash_led(&mut self, at: RigTime, duration_us: u64) -> StationResult<()> {
         let t = self.schedule_time(at, "LED flash")?;
-        let mut m = lock(&self.world.medium);
-        m.prune(t - 2.0);
-        m.flashes.push(Flash {
+        self.world.rig_led(Flash {
             on: t,
             off: t + duration_us as f64 * 1e-6,
         });
@@ -423,28 +715,7 @@ impl Rig for SimRig {
 
     fn press_button(&mut self, at: RigTime, hold_us: u64) -> StationResult<()> {
         let t = self.schedule_time(at, "button press")?;
-        let w = &self.world;
-        let usages = &w.sc.capabilities.hid_usages;
-        // The actuator sits on the hook-switch button when the device has one.
-        let Some((page, usage)) = usages
-            .iter()
-            .filter_map(|u| scenario::parse_usage(u))
-            .find(|&(p, u)| (p, u) == (0x0b, 0x20))
-            .or_else(|| usages.first().and_then(|u| scenario::parse_usage(u)))
-        else {
-            return Ok(());
-        };
-        let (down, up) = {
-            let mut rng = lock(&w.dut_rng);
-            (
-                w.sc.latency.hid.draw(&mut *rng),
-                w.sc.latency.hid.draw(&mut *rng),
-            )
-        };
-        let mut q = lock(&w.hid_queue);
-        q.push_back((t + down, (page, usage, 1)));
-        q.push_back((t + hold_us as f64 * 1e-6 + up, (page, usage, 0)));
-        q.make_contiguous().sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.world.rig_actuator(t, t + hold_us as f64 * 1e-6);
         Ok(())
     }
 

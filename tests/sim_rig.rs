@@ -1,0 +1,161 @@
+//! `certlab sim rig` in one process, `certlab run --device sim --rig
+//! serial:PATH` in another: the run goes through a real serial port to a rig
+//! it knows only by its path, and measures the scenario's latencies.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command as StdCommand, Stdio};
+
+use common::*;
+
+/// A `certlab sim rig` child; killed (SIGTERM) when dropped.
+struct SimRig {
+    child: Child,
+    port: String,
+}
+
+impl SimRig {
+    fn start(scenario: &str) -> SimRig {
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("certlab"))
+            .current_dir(root())
+            .args(["sim", "rig", "--scenario", scenario])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start certlab sim rig");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().to_string();
+        assert!(port.starts_with("/dev/"), "first line: {line:?}");
+        SimRig { child, port }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for SimRig {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_with_rig(
+    profile: &str,
+    device: &str,
+    rig: &str,
+) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let o = certlab()
+        .args(["run", profile, "--device", device, "--vendor", "demo"])
+        .args(["--rig", &format!("serial:{rig}"), "--out"])
+        .arg(dir.path().join("report"))
+        .output()
+        .unwrap();
+    (o, dir)
+}
+
+/// Every latency step PASSes, and its median is the scenario's within the
+/// uncertainty the report states.
+fn check_truth(o: &std::process::Output, dir: &tempfile::TempDir, scenario_path: &str) {
+    assert_eq!(code(o), 0, "{}\n{}", stdout(o), stderr(o));
+    let r = read_json(&dir.path().join("report/report.json"));
+    assert_eq!(r["outcome"], "PASS");
+    assert_eq!(r["station"]["rig"]["kind"], "simulated rig");
+    let sc = scenario(scenario_path);
+    let mut checked = 0;
+    for s in r["steps"].as_array().unwrap() {
+        let Some(want) = truth(&sc, s["kind"].as_str().unwrap()) else {
+            continue;
+        };
+        checked += 1;
+        let median = s["stats"]["median"].as_f64().unwrap();
+        let u = s["median_uncertainty_ms"].as_f64().unwrap();
+        assert!(
+            (median - want).abs() <= u,
+            "{}: measured median {median:.3} ms, scenario median {want} ms, stated uncertainty ±{u:.3} ms",
+            s["id"]
+        );
+    }
+    assert!(checked >= 1);
+    assert!(r["clock_sync"]["bound_us"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn a_rig_in_another_process_measures_the_simulated_devices() {
+    // The rig's own scenario (its clock offset and drift, its link) is the
+    // speakerphone's; the devices' scenarios are the runs' own.
+    let mut rig = SimRig::start("fixtures/sim/speakerphone.toml");
+
+    // Sound both ways, the acoustic loopback and the button actuator.
+    let (o, dir) = run_with_rig("profiles/speakerphone.toml", "sim:speakerphone", &rig.port);
+    check_truth(&o, &dir, "fixtures/sim/speakerphone.toml");
+
+    // A second run on the same rig: the LED, seen by a camera.
+    let (o, dir) = run_with_rig("profiles/camera.toml", "sim:camera", &rig.port);
+    check_truth(&o, &dir, "fixtures/sim/camera.toml");
+
+    // Stopped, the rig takes its port and its medium with it.
+    let status = rig.terminate();
+    assert!(status.success(), "{status:?}");
+    let sock = std::env::temp_dir().join("certlab-sim-rig").join(format!(
+        "{}.sock",
+        rig.port.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    ));
+    assert!(!sock.exists(), "{} left behind", sock.display());
+    let (o, dir) = run_with_rig("profiles/speakerphone.toml", "sim", &rig.port);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("no serial port at {}", rig.port))
+            || stderr(&o).contains("is not a simulated rig"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("report").exists());
+}
+
+#[test]
+fn a_simulated_device_refuses_a_port_that_is_not_a_simulated_rig() {
+    // A serial port with no simulated rig behind it: the simulated device has
+    // no physics to share with it, and says so before any handshake.
+    use serialport::SerialPort;
+    let (_master, slave) = serialport::TTYPort::pair().unwrap();
+    let path = slave.name().unwrap();
+    drop(slave);
+    let (o, dir) = run_with_rig("speakerphone", "sim", &path);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{path} is not a simulated rig")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("report").exists());
+
+    let (o, _) = run_with_rig("speakerphone", "sim", "/dev/certlab-no-such-port");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    // Checked in this order: the medium first, so the simulated device says
+    // what it misses.
+    assert!(
+        stderr(&o).contains("is not a simulated rig"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = certlab()
+        .args(["run", "speakerphone", "--device", "sim", "--vendor", "demo"])
+        .args(["--rig", "usb:1234"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("expected sim or serial:PATH"),
+        "{}",
+        stderr(&o)
+    );
+}
