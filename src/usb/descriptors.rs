@@ -16,7 +16,7 @@
 //! It parses only: it does no I/O and judges nothing (whether a device
 //! passes a profile is `profile`'s business).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -683,6 +683,7 @@ impl Descriptors {
                     }
                 }
             }
+            let index = AudioIndex::new(cfg, &acs);
             // Audio streaming alternate settings with a format.
             for a in cfg.interfaces.iter().flat_map(|i| i.alt_settings.iter()) {
                 if a.class != class::AUDIO || a.subclass != 0x02 {
@@ -717,8 +718,11 @@ impl Descriptors {
                 let Some((channels, subframe_size, bit_resolution, srates)) = format else {
                     continue;
                 };
-                let owner = owning_ac(cfg, &acs, a.interface);
-                let by_terminal = link.and_then(|l| owner.and_then(|ac| terminal_direction(ac, l)));
+                let by_terminal = link.and_then(|l| {
+                    index
+                        .owner(a.interface)
+                        .and_then(|ac| index.direction(ac, l))
+                });
                 let data_eps: Vec<&Endpoint> = a
                     .endpoints
                     .iter()
@@ -830,64 +834,102 @@ fn as_version(a: &AltSetting) -> UacVersion {
     }
 }
 
-/// The audio control interface an audio streaming interface belongs to: the
-/// one whose header lists it, else the one in the same IAD, else the nearest
-/// one before it.
-fn owning_ac<'a>(
-    cfg: &Configuration,
-    acs: &[&'a AltSetting],
-    interface: u8,
-) -> Option<&'a AltSetting> {
-    for ac in acs {
-        for d in &ac.class_info {
-            if let ClassDescriptor::Audio(AudioDescriptor::Header {
-                stream_interfaces, ..
-            }) = d
-            {
-                if stream_interfaces.contains(&interface) {
-                    return Some(ac);
+/// Which audio control interface owns which streaming interface, and what
+/// its terminals mean, computed once per configuration so that the summary
+/// stays linear in the number of descriptors whatever the input.
+struct AudioIndex {
+    /// Streaming interface number → AC index, from the AC headers' lists.
+    listed: BTreeMap<u8, usize>,
+    /// Interface number → the first AC alt setting with that number.
+    by_number: BTreeMap<u8, usize>,
+    /// Interface number → the AC in the same IAD.
+    by_iad: BTreeMap<u8, usize>,
+    /// (AC index, terminal id) → direction (first terminal with the id wins).
+    terminals: BTreeMap<(usize, u8), Option<AudioDirection>>,
+}
+
+impl AudioIndex {
+    fn new(cfg: &Configuration, acs: &[&AltSetting]) -> AudioIndex {
+        let mut listed = BTreeMap::new();
+        let mut by_number = BTreeMap::new();
+        let mut terminals = BTreeMap::new();
+        for (k, ac) in acs.iter().enumerate() {
+            by_number.entry(ac.interface).or_insert(k);
+            for d in &ac.class_info {
+                let (id, dir) = match d {
+                    ClassDescriptor::Audio(AudioDescriptor::Header {
+                        stream_interfaces, ..
+                    }) => {
+                        for n in stream_interfaces {
+                            listed.entry(*n).or_insert(k);
+                        }
+                        continue;
+                    }
+                    // USB streaming input terminal = playback; USB streaming
+                    // output terminal = capture; any other terminal linked to
+                    // a stream = unknown.
+                    ClassDescriptor::Audio(AudioDescriptor::InputTerminal {
+                        id,
+                        terminal_type,
+                        ..
+                    }) => (
+                        *id,
+                        (*terminal_type == TERMINAL_USB_STREAMING)
+                            .then_some(AudioDirection::Playback),
+                    ),
+                    ClassDescriptor::Audio(AudioDescriptor::OutputTerminal {
+                        id,
+                        terminal_type,
+                        ..
+                    }) => (
+                        *id,
+                        (*terminal_type == TERMINAL_USB_STREAMING)
+                            .then_some(AudioDirection::Capture),
+                    ),
+                    _ => continue,
+                };
+                terminals.entry((k, id)).or_insert(dir);
+            }
+        }
+        let mut by_iad = BTreeMap::new();
+        for iad in &cfg.associations {
+            let first = iad.first_interface;
+            let last = first.saturating_add(iad.interface_count.saturating_sub(1));
+            if iad.interface_count == 0 {
+                continue;
+            }
+            if let Some((_, &k)) = by_number.range(first..=last).next() {
+                for n in first..=last {
+                    by_iad.entry(n).or_insert(k);
                 }
             }
         }
-    }
-    for iad in &cfg.associations {
-        if iad.contains(interface) {
-            if let Some(ac) = acs.iter().find(|ac| iad.contains(ac.interface)) {
-                return Some(ac);
-            }
+        AudioIndex {
+            listed,
+            by_number,
+            by_iad,
+            terminals,
         }
     }
-    acs.iter()
-        .filter(|ac| ac.interface < interface)
-        .max_by_key(|ac| ac.interface)
-        .copied()
-}
 
-/// USB streaming input terminal = playback; USB streaming output terminal =
-/// capture; anything else linked = unknown.
-fn terminal_direction(ac: &AltSetting, id: u8) -> Option<AudioDirection> {
-    for d in &ac.class_info {
-        match d {
-            ClassDescriptor::Audio(AudioDescriptor::InputTerminal {
-                id: tid,
-                terminal_type,
-                ..
-            }) if *tid == id => {
-                return (*terminal_type == TERMINAL_USB_STREAMING)
-                    .then_some(AudioDirection::Playback)
-            }
-            ClassDescriptor::Audio(AudioDescriptor::OutputTerminal {
-                id: tid,
-                terminal_type,
-                ..
-            }) if *tid == id => {
-                return (*terminal_type == TERMINAL_USB_STREAMING)
-                    .then_some(AudioDirection::Capture)
-            }
-            _ => {}
-        }
+    /// The AC a streaming interface belongs to: the one whose header lists
+    /// it, else the one in the same IAD, else the nearest one before it.
+    fn owner(&self, interface: u8) -> Option<usize> {
+        self.listed
+            .get(&interface)
+            .or_else(|| self.by_iad.get(&interface))
+            .or_else(|| {
+                self.by_number
+                    .range(..interface)
+                    .next_back()
+                    .map(|(_, k)| k)
+            })
+            .copied()
     }
-    None
+
+    fn direction(&self, ac: usize, terminal: u8) -> Option<AudioDirection> {
+        self.terminals.get(&(ac, terminal)).copied().flatten()
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1030,11 +1072,14 @@ pub fn parse(data: &[u8]) -> Result<Descriptors, ParseError> {
 }
 
 /// Where the walk is inside a configuration.
-#[derive(Clone, Copy)]
 struct Cursor {
     /// (index into interfaces, index into alt_settings).
     alt: Option<(usize, usize)>,
     endpoint: Option<usize>,
+    /// Index in the current alt setting's class_info of the last video format.
+    last_format: Option<usize>,
+    /// (interface, alternate) pairs seen in this configuration.
+    seen: BTreeSet<(u8, u8)>,
 }
 
 fn parse_configuration(
@@ -1116,6 +1161,8 @@ fn parse_configuration(
     let mut cur = Cursor {
         alt: None,
         endpoint: None,
+        last_format: None,
+        seen: BTreeSet::new(),
     };
     let mut p = start + blen;
     while p < end {
@@ -1245,6 +1292,7 @@ fn walk_descriptor(
             });
             cur.alt = None;
             cur.endpoint = None;
+            cur.last_format = None;
         }
         desc_type::INTERFACE => {
             if d.len() < 9 {
@@ -1277,11 +1325,7 @@ fn walk_descriptor(
                     cfg.interfaces.len() - 1
                 }
             };
-            if cfg.interfaces[ii]
-                .alt_settings
-                .iter()
-                .any(|a| a.alternate == alt.alternate)
-            {
+            if !cur.seen.insert((alt.interface, alt.alternate)) {
                 warnings.push(Warning {
                     offset: p,
                     message: format!(
@@ -1293,6 +1337,7 @@ fn walk_descriptor(
             cfg.interfaces[ii].alt_settings.push(alt);
             cur.alt = Some((ii, cfg.interfaces[ii].alt_settings.len() - 1));
             cur.endpoint = None;
+            cur.last_format = None;
         }
         desc_type::ENDPOINT => {
             if d.len() < 7 {
@@ -1350,7 +1395,9 @@ fn walk_descriptor(
                         a.class_info.push(ClassDescriptor::Audio(c));
                     }
                 }
-                (desc_type::CS_INTERFACE, class::VIDEO) => parse_video(a, d, p, warnings)?,
+                (desc_type::CS_INTERFACE, class::VIDEO) => {
+                    parse_video(a, d, p, warnings, &mut cur.last_format)?
+                }
                 (desc_type::HID, class::HID) => {
                     if d.len() < 6 {
                         return too_short(p, "HID descriptor", d.len(), 6);
@@ -1643,6 +1690,7 @@ fn parse_video(
     d: &[u8],
     p: usize,
     warnings: &mut Vec<Warning>,
+    last_format: &mut Option<usize>,
 ) -> Result<(), ParseError> {
     if d.len() < 3 {
         return too_short(p, "video class-specific descriptor", d.len(), 3);
@@ -1781,6 +1829,7 @@ fn parse_video(
                         frames: Vec::new(),
                     }),
                 );
+                *last_format = Some(a.class_info.len() - 1);
             }
             0x06 => {
                 need(11, "MJPEG format")?;
@@ -1797,6 +1846,7 @@ fn parse_video(
                         frames: Vec::new(),
                     }),
                 );
+                *last_format = Some(a.class_info.len() - 1);
             }
             0x05 | 0x07 | 0x11 => {
                 let frame = parse_frame(d, p, subtype == 0x11, warnings)?;
@@ -1805,10 +1855,13 @@ fn parse_video(
                     0x07 => UvcFormatKind::Mjpeg,
                     _ => UvcFormatKind::FrameBased,
                 };
-                let last = a.class_info.iter_mut().rev().find_map(|c| match c {
-                    ClassDescriptor::Video(VideoDescriptor::Format(f)) => Some(f),
-                    _ => None,
-                });
+                let last =
+                    last_format
+                        .and_then(|i| a.class_info.get_mut(i))
+                        .and_then(|c| match c {
+                            ClassDescriptor::Video(VideoDescriptor::Format(f)) => Some(f),
+                            _ => None,
+                        });
                 match last {
                     Some(f) => {
                         if f.kind != want {

@@ -45,8 +45,9 @@ pub struct UsageRange {
 }
 
 impl UsageRange {
+    /// Usages in the range (1 for a range written upside down).
     pub fn len(&self) -> u32 {
-        u32::from(self.max) - u32::from(self.min) + 1
+        u32::from(self.max).saturating_sub(u32::from(self.min)) + 1
     }
     pub fn is_empty(&self) -> bool {
         false
@@ -209,6 +210,8 @@ pub const MAX_LOCAL_USAGES: usize = 4096;
 pub const MAX_PUSH_DEPTH: usize = 64;
 /// Most usages [`ReportDescriptor::usages`] lists.
 pub const MAX_SUMMARY_USAGES: usize = 65_536;
+/// Most array usages [`ReportDescriptor::usage_set`] looks at.
+pub const MAX_SUMMARY_WORK: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Globals {
@@ -245,8 +248,9 @@ pub fn parse(data: &[u8]) -> Result<ReportDescriptor, HidError> {
     let mut pending_min: Option<(Option<u16>, u16)> = None;
     let mut locals_capped = false;
     let mut fields_capped = false;
-    // Open collections: (depth index into rd.collections).
-    let mut open: Vec<usize> = Vec::new();
+    // Open collections: for each, the usage of the innermost application
+    // collection at or around it (so a field finds it in O(1)).
+    let mut open: Vec<Option<Usage>> = Vec::new();
     let mut offsets: Vec<((ReportKind, u8), u64)> = Vec::new();
     let mut seen_main_without_id = false;
     if data.is_empty() {
@@ -343,12 +347,7 @@ pub fn parse(data: &[u8]) -> Result<ReportDescriptor, HidError> {
                             // Logical Maximum 0xFF in one byte meant 255.
                             logical_max = i64::from(g.logical_max_raw);
                         }
-                        let application = open
-                            .iter()
-                            .rev()
-                            .filter_map(|&c| rd.collections.get(c))
-                            .find(|c| c.kind == 1)
-                            .and_then(|c| c.usage);
+                        let application = open.last().copied().flatten();
                         let key = (kind, g.report_id);
                         let slot = match offsets.iter().position(|(k, _)| *k == key) {
                             Some(s) => s,
@@ -360,7 +359,7 @@ pub fn parse(data: &[u8]) -> Result<ReportDescriptor, HidError> {
                         let start = offsets[slot].1;
                         let bits = u64::from(g.report_size) * u64::from(g.report_count);
                         offsets[slot].1 = start.saturating_add(bits);
-                        if start + bits > u64::from(u32::MAX) {
+                        if start.saturating_add(bits) > u64::from(u32::MAX) {
                             warn(
                                 &mut rd,
                                 "report longer than 2^32 bits: field dropped".into(),
@@ -437,13 +436,19 @@ pub fn parse(data: &[u8]) -> Result<ReportDescriptor, HidError> {
                         }
                     }
                     0xa => {
+                        let usage = ranges.first().map(|r| Usage::new(r.page, r.min));
                         rd.collections.push(Collection {
                             offset: at,
                             kind: v as u8,
-                            usage: ranges.first().map(|r| Usage::new(r.page, r.min)),
+                            usage,
                             depth: open.len() as u32,
                         });
-                        open.push(rd.collections.len() - 1);
+                        let app = if v & 0xff == 1 {
+                            usage
+                        } else {
+                            open.last().copied().flatten()
+                        };
+                        open.push(app);
                     }
                     0xc => {
                         if open.pop().is_none() {
@@ -568,9 +573,12 @@ impl ReportDescriptor {
     }
 
     /// Every usage declared by a field or a collection, sorted, without
-    /// duplicates (at most [`MAX_SUMMARY_USAGES`]).
+    /// duplicates (at most [`MAX_SUMMARY_USAGES`]; array ranges stop being
+    /// expanded after [`MAX_SUMMARY_WORK`] candidates, so that hostile
+    /// descriptors of many huge ranges stay cheap).
     pub fn usage_set(&self) -> BTreeSet<Usage> {
         let mut set = BTreeSet::new();
+        let mut work = 0usize;
         for c in &self.collections {
             if let Some(u) = c.usage {
                 set.insert(u);
@@ -585,7 +593,8 @@ impl ReportDescriptor {
                 FieldUsage::Array(ranges) => {
                     for r in ranges {
                         for id in r.min..=r.max {
-                            if set.len() >= MAX_SUMMARY_USAGES {
+                            work += 1;
+                            if set.len() >= MAX_SUMMARY_USAGES || work > MAX_SUMMARY_WORK {
                                 break 'f;
                             }
                             set.insert(Usage::new(r.page, id));
