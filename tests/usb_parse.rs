@@ -978,3 +978,31 @@ fn hid_huge_report_sizes_do_not_overflow() {
     assert!(r.fields.is_empty());
     assert_eq!(r.warnings.len(), 3);
 }
+
+#[test]
+#[ignore = "prints the JSON of every fixture device"]
+fn print_json() {
+    for f in gen::all() {
+        for d in sysfs::scan(&fixtures().join(f.dir)).unwrap() {
+            println!(
+                "{}: {}",
+                f.dir,
+                serde_json::to_string_pretty(&d.json()).unwrap()
+            );
+        }
+    }
+}
+
+/// The JSON example in docs/usb.md is what the code produces.
+#[test]
+fn docs_json_example_is_current() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/usb.md")).unwrap();
+    let marker = "<!-- json: speakerphone-uac1/1-1 -->\n```json\n";
+    let start = doc.find(marker).expect("marker in docs/usb.md") + marker.len();
+    let end = start + doc[start..].find("\n```").unwrap();
+    let documented: serde_json::Value = serde_json::from_str(&doc[start..end]).unwrap();
+    let all = sysfs::scan(&fixtures().join("speakerphone-uac1")).unwrap();
+    let d = all.iter().find(|d| d.name == "1-1").unwrap();
+    assert_eq!(documented, d.to_json_value());
+}
