@@ -1006,3 +1006,37 @@ fn docs_json_example_is_current() {
     let d = all.iter().find(|d| d.name == "1-1").unwrap();
     assert_eq!(documented, d.to_json_value());
 }
+
+/// Real sysfs links `bus/usb/devices/*` to the device tree; scan follows.
+#[cfg(unix)]
+#[test]
+fn symlinked_sysfs_layout() {
+    let t = tempfile::tempdir().unwrap();
+    let src = fixtures().join("headset-uac2/bus/usb/devices");
+    let real = t.path().join("devices/pci0000:00/0000:00:14.0/usb1");
+    std::fs::create_dir_all(&real).unwrap();
+    let links = sysfs::devices_dir(t.path());
+    std::fs::create_dir_all(&links).unwrap();
+    for name in ["1-2", "1-2:1.3"] {
+        let to = real.join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(src.join(name)).unwrap() {
+            let e = e.unwrap();
+            if e.path().is_dir() {
+                let sub = to.join(e.file_name());
+                std::fs::create_dir_all(&sub).unwrap();
+                std::fs::copy(
+                    e.path().join("report_descriptor"),
+                    sub.join("report_descriptor"),
+                )
+                .unwrap();
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+        std::os::unix::fs::symlink(&to, links.join(name)).unwrap();
+    }
+    let got = sysfs::scan(t.path()).unwrap();
+    let want = sysfs::scan(&fixtures().join("headset-uac2")).unwrap();
+    assert_eq!(got, want);
+}

@@ -989,13 +989,20 @@ pub fn parse(data: &[u8]) -> Result<Descriptors, ParseError> {
             format!("device descriptor bLength is {len0}"),
         );
     }
-    if data.len() < 2 || data[1] != desc_type::DEVICE {
+    if data.len() < 2 {
+        return fail(
+            1,
+            ErrorKind::Truncated,
+            "the data ends inside the device descriptor",
+        );
+    }
+    if data[1] != desc_type::DEVICE {
         return fail(
             1,
             ErrorKind::WrongType,
             format!(
                 "expected a device descriptor (type 0x01), found type 0x{:02x}",
-                b(data, 1)
+                data[1]
             ),
         );
     }

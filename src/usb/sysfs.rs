@@ -146,7 +146,7 @@ pub fn scan(root: &Path) -> Result<Vec<UsbDevice>, ScanError> {
 /// device's `errors`; `Err` only when the device directory is missing.
 pub fn read_device(root: &Path, name: &str) -> io::Result<UsbDevice> {
     let dir = devices_dir(root);
-    if !dir.join(name).is_dir() || !safe_name(name) {
+    if !safe_name(name) || !dir.join(name).is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
             format!("no USB device {name} under {}", dir.display()),
