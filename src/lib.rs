@@ -12,6 +12,8 @@
 //! - [`run`]: orchestrates the steps of a profile against a station.
 //! - [`report`]: the record: report.json, measurements.csv, raw captures.
 //! - [`cli`]: the `certlab` command line.
+//! - [`usb`]: USB descriptors, HID report descriptors and sysfs trees, parsed
+//!   (never judged).
 
 pub mod cli;
 pub mod error;
@@ -22,5 +24,6 @@ pub mod run;
 pub mod sampling;
 pub mod station;
 pub mod time;
+pub mod usb;
 
 pub use error::{Error, ExitStatus, Result};
