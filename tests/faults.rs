@@ -506,3 +506,55 @@ fn a_noisy_rig_link_is_counted_survived_and_never_blamed_on_the_device() {
     assert_eq!(send["outcome"], "PASS", "{send}");
     assert_eq!(code(&o), if r["outcome"] == "PASS" { 0 } else { 2 });
 }
+
+#[test]
+fn a_rig_that_stalls_for_400_ms_is_waited_for_and_never_blamed_on_the_device() {
+    let (o, dir) = run_sim(
+        "speakerphone",
+        "sim",
+        Some("fixtures/sim/speakerphone-rig-stall.toml"),
+    );
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let r = read_json(&dir.path().join("report/report.json"));
+    assert_eq!(r["outcome"], "PASS");
+    for s in r["steps"].as_array().unwrap() {
+        let shots = &s["shots"];
+        let station = s["anomalies"]["station_missed_shots"].as_u64().unwrap();
+        // A shot lost to the stall is the station's, not a device miss.
+        assert_eq!(
+            shots["measured"].as_u64().unwrap() + station,
+            shots["planned"].as_u64().unwrap(),
+            "{s}"
+        );
+    }
+}
+
+#[test]
+fn a_rig_that_reboots_mid_step_is_greeted_again_and_the_step_repeated() {
+    let (o, dir) = run_sim(
+        "speakerphone",
+        "sim",
+        Some("fixtures/sim/speakerphone-rig-reset.toml"),
+    );
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let rdir = dir.path().join("report");
+    let r = read_json(&rdir.join("report.json"));
+    assert_eq!(r["outcome"], "PASS");
+    assert_eq!(r["station"]["rig_link"]["restarts"], 1);
+    let send = &r["steps"][0];
+    assert_eq!(send["id"], "send-latency");
+    assert_eq!(send["anomalies"]["rig_restarts"], 1, "{send}");
+    assert_eq!(send["shots"]["measured"], 30, "{send}");
+    // The voided attempt is kept, not thrown away.
+    let raw: Vec<&str> = send["raw"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(raw.contains(&"raw/send-latency-attempt1.wav"), "{raw:?}");
+    assert!(rdir.join("raw/send-latency-attempt1.wav").is_file());
+    // The new clock sync knows the rig's rate again (-15 ppm in the scenario).
+    let drift = r["clock_sync"]["drift_ppm"].as_f64().unwrap();
+    assert!((drift + 15.0).abs() < 2.0, "drift {drift} ppm");
+}

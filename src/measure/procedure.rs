@@ -23,7 +23,7 @@ use crate::time::{HostTime, RigTime};
 pub const K: f64 = 2.0;
 
 /// Exchanges in the clock-sync burst that opens and closes each step.
-pub const SYNC_BURST: usize = 48;
+pub const SYNC_BURST: usize = 96;
 
 /// Exchanges in a top-up during a step (see [`Ctx::keep_synced`]).
 pub const SYNC_TOPUP: usize = 8;
@@ -85,6 +85,38 @@ pub enum RawData {
     },
 }
 
+impl RawData {
+    /// The same data under `stem-tag.ext`.
+    pub fn renamed(self, tag: &str) -> RawData {
+        let re = |name: String| match name.rsplit_once('.') {
+            Some((stem, ext)) => format!("{stem}-{tag}.{ext}"),
+            None => format!("{name}-{tag}"),
+        };
+        match self {
+            RawData::Audio {
+                name,
+                sample_rate,
+                clock,
+                t_first_ns,
+                emitted_at_samples,
+                samples,
+            } => RawData::Audio {
+                name: re(name),
+                sample_rate,
+                clock,
+                t_first_ns,
+                emitted_at_samples,
+                samples,
+            },
+            RawData::Table { name, header, rows } => RawData::Table {
+                name: re(name),
+                header,
+                rows,
+            },
+        }
+    }
+}
+
 /// Losses and irregularities seen during a step.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Anomalies {
@@ -104,6 +136,9 @@ pub struct Anomalies {
     pub outlier_shots: Vec<u32>,
     /// Clock-sync bursts during the step.
     pub sync_bursts: u32,
+    /// Times the rig restarted during the step, each of which voided the
+    /// attempt (kept in raw/ as `*-attempt1.*`) and ran the step again.
+    pub rig_restarts: u32,
 }
 
 /// Everything a step measured.

@@ -149,63 +149,108 @@ async fn run_steps(
         let step_start = wall.of(station.clock.now());
         tracing::info!(step = %step.id, kind = step.kind.name(), "step started");
         let cancel = Arc::new(AtomicBool::new(false));
-        let bar = progress_bar(opts.progress, step, i, profile.steps.len());
         let seed = u64::from_le_bytes(
             sha2::Sha256::digest(format!("{}/{}", profile.sha256, step.id)).as_slice()[..8]
                 .try_into()
                 .unwrap_or([0; 8]),
         );
-        let task = {
-            let cancel = cancel.clone();
-            let step = step.clone();
-            let bar = bar.clone();
-            let mut sync_moved = std::mem::take(&mut sync);
-            tokio::task::spawn_blocking(move || {
-                let progress = move |n: u64| bar.set_position(n);
-                let mut ctx = Ctx {
-                    station: &mut station,
-                    sync: &mut sync_moved,
-                    cancel: &cancel,
-                    progress: &progress,
-                    seed,
-                };
-                let m = procedure::run(&step, &mut ctx);
-                (station, sync_moved, m)
-            })
-        };
-        tokio::pin!(task);
-        let timeout = tokio::time::sleep(Duration::from_secs_f64(step.params.timeout_s));
-        tokio::pin!(timeout);
-        let mut ending = Ending::Finished;
-        let joined = loop {
-            tokio::select! {
-                r = &mut task => break r,
-                _ = &mut timeout, if matches!(ending, Ending::Finished) => {
-                    tracing::warn!(step = %step.id, "step timed out");
-                    ending = Ending::TimedOut(step.params.timeout_s);
-                    cancel.store(true, Ordering::Relaxed);
+        // A rig that restarts mid-step voids the step's clock sync: the rig is
+        // greeted again, the sync starts over, and the step runs once more.
+        let mut attempt = 1u32;
+        let mut earlier_raw = Vec::new();
+        let (ending, m) = loop {
+            let bar = progress_bar(opts.progress, step, i, profile.steps.len());
+            let task = {
+                let cancel = cancel.clone();
+                let step = step.clone();
+                let bar = bar.clone();
+                let mut sync_moved = std::mem::take(&mut sync);
+                tokio::task::spawn_blocking(move || {
+                    let progress = move |n: u64| bar.set_position(n);
+                    let mut ctx = Ctx {
+                        station: &mut station,
+                        sync: &mut sync_moved,
+                        cancel: &cancel,
+                        progress: &progress,
+                        seed,
+                    };
+                    let m = procedure::run(&step, &mut ctx);
+                    (station, sync_moved, m)
+                })
+            };
+            tokio::pin!(task);
+            let timeout = tokio::time::sleep(Duration::from_secs_f64(step.params.timeout_s));
+            tokio::pin!(timeout);
+            let mut ending = Ending::Finished;
+            let joined = loop {
+                tokio::select! {
+                    r = &mut task => break r,
+                    _ = &mut timeout, if matches!(ending, Ending::Finished) => {
+                        tracing::warn!(step = %step.id, "step timed out");
+                        ending = Ending::TimedOut(step.params.timeout_s);
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                    _ = &mut ctrl_c, if !abort.load(Ordering::Relaxed) => {
+                        tracing::warn!(step = %step.id, "aborted by the operator");
+                        eprintln!("\ncertlab: aborting; keeping the data gathered so far…");
+                        abort.store(true, Ordering::Relaxed);
+                        ending = Ending::Aborted;
+                        cancel.store(true, Ordering::Relaxed);
+                    }
                 }
-                _ = &mut ctrl_c, if !abort.load(Ordering::Relaxed) => {
-                    tracing::warn!(step = %step.id, "aborted by the operator");
-                    eprintln!("\ncertlab: aborting; keeping the data gathered so far…");
-                    abort.store(true, Ordering::Relaxed);
-                    ending = Ending::Aborted;
-                    cancel.store(true, Ordering::Relaxed);
+            };
+            bar.finish_and_clear();
+            let (st, sy, m): (Station, ClockSync, Measurement) =
+                joined.map_err(|e| Error::Harness(format!("step {} crashed: {e}", step.id)))?;
+            station = st;
+            sync = sy;
+            if station.rig.restarted() && matches!(ending, Ending::Finished) {
+                tracing::warn!(step = %step.id, attempt, "the rig restarted during the step");
+                match station.rig.recover() {
+                    Ok(()) => {
+                        sync = ClockSync::new();
+                        if attempt == 1 {
+                            // Keep what the first attempt recorded, under its own name.
+                            let raw: Vec<_> =
+                                m.raw.into_iter().map(|r| r.renamed("attempt1")).collect();
+                            earlier_raw = report::write_files(dir, &raw).map_err(|e| {
+                                Error::Harness(format!(
+                                    "cannot write raw data of step {}: {e}",
+                                    step.id
+                                ))
+                            })?;
+                            attempt += 1;
+                            continue;
+                        }
+                        let mut m = m;
+                        m.error =
+                            Some(format!(
+                            "{}the rig restarted again during the repeated step (station's fault)",
+                            m.error.as_ref().map(|e| format!("{e}; ")).unwrap_or_default()
+                        ));
+                        break (ending, m);
+                    }
+                    Err(e) => {
+                        let mut m = m;
+                        m.error = Some(format!(
+                            "the rig restarted and did not answer a new handshake (station's fault): {e}"
+                        ));
+                        break (ending, m);
+                    }
                 }
             }
+            break (ending, m);
         };
-        bar.finish_and_clear();
-        let (st, sy, m): (Station, ClockSync, Measurement) =
-            joined.map_err(|e| Error::Harness(format!("step {} crashed: {e}", step.id)))?;
-        station = st;
-        sync = sy;
+        let mut m = m;
+        m.anomalies.rig_restarts = attempt - 1;
         bursts += m.anomalies.sync_bursts;
         if let Some(est) = &m.sync {
             bound_us = bound_us.max(est.bound_us());
         }
-        let raw = report::write_files(dir, &m.raw).map_err(|e| {
+        let mut raw = earlier_raw;
+        raw.extend(report::write_files(dir, &m.raw).map_err(|e| {
             Error::Harness(format!("cannot write raw data of step {}: {e}", step.id))
-        })?;
+        })?);
         let rec = report::step_record(
             step,
             &m,

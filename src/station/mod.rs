@@ -30,6 +30,10 @@ pub enum StationError {
     Disconnected(String),
     #[error("rig error: {0}")]
     Rig(String),
+    /// The rig rebooted: its clock and session started over (see
+    /// [`Rig::recover`]).
+    #[error("rig restarted: {0}")]
+    RigRestarted(String),
     #[error("{0}")]
     Other(String),
 }
@@ -56,6 +60,8 @@ pub struct LinkStats {
     pub skipped_bytes: u64,
     /// Frames the rig sent that never arrived (gaps in its sequence numbers).
     pub lost_frames: u64,
+    /// Times the rig said it had restarted.
+    pub restarts: u64,
 }
 
 /// What a rig says about itself in its handshake.
@@ -90,6 +96,16 @@ pub trait Rig: Send {
     /// Stop any sensor stream.
     fn stop_streams(&mut self) -> StationResult<()> {
         Ok(())
+    }
+    /// Whether the rig has restarted since the handshake (or the last
+    /// `recover`): its clock began again, so every clock-sync exchange and
+    /// scheduled command from before is void.
+    fn restarted(&self) -> bool {
+        false
+    }
+    /// Shake hands again after a restart; the caller starts a new clock sync.
+    fn recover(&mut self) -> StationResult<()> {
+        Err(StationError::Rig("this rig cannot be recovered".into()))
     }
     /// What the link to the rig lost or damaged so far.
     fn link_stats(&self) -> LinkStats {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::rig::codec::{f32_to_i16, stimulus_chunks, Message};
+use super::rig::codec::{f32_to_i16, stimulus_chunks, ErrorCode, Message};
 use super::rig::session::{Event, HostSession};
 use super::{LinkStats, Rig, RigInfo, StationError, StationResult, SyncExchange};
 use crate::sampling::{Block, BlockSource, Read as BlockRead, SourceError};
@@ -71,6 +71,9 @@ struct Shared {
     mic: Mutex<Option<rtrb::Producer<Block>>>,
     mic_overruns: AtomicU64,
     stop: AtomicBool,
+    /// The rig said it restarted, and has not been greeted since.
+    restarted: AtomicBool,
+    restarts: AtomicU64,
 }
 
 /// A rig on a serial port (or any byte stream), speaking protocol v1.
@@ -100,6 +103,8 @@ impl SerialRig {
             mic: Mutex::new(None),
             mic_overruns: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            restarted: AtomicBool::new(false),
+            restarts: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel();
         let sh = shared.clone();
@@ -125,10 +130,16 @@ impl SerialRig {
             uploaded: HashMap::new(),
             next_stimulus: 1,
         };
-        let bytes = lock(&rig.shared.session).handshake(clock.now());
-        rig.write(&bytes)?;
-        match rig.wait(|r| matches!(r, Reply::Handshake(_))) {
-            Ok(Reply::Handshake(Ok(info))) => rig.info = info,
+        rig.handshake()?;
+        Ok(rig)
+    }
+
+    fn handshake(&mut self) -> StationResult<()> {
+        let name = self.name.clone();
+        let bytes = lock(&self.shared.session).handshake(self.clock.now());
+        self.write(&bytes)?;
+        match self.wait(|r| matches!(r, Reply::Handshake(_))) {
+            Ok(Reply::Handshake(Ok(info))) => self.info = info,
             Ok(Reply::Handshake(Err(e))) => {
                 return Err(StationError::Rig(format!("the rig on {name} cannot be used: {e}")))
             }
@@ -141,7 +152,14 @@ impl SerialRig {
             }
             Err(e) => return Err(e),
         }
-        Ok(rig)
+        Ok(())
+    }
+
+    fn restart_error(&self) -> StationError {
+        StationError::RigRestarted(format!(
+            "the rig on {} rebooted: its clock began again at zero and it forgot its stimuli and streams",
+            self.name
+        ))
     }
 
     fn write(&mut self, bytes: &[u8]) -> StationResult<()> {
@@ -164,7 +182,12 @@ impl SerialRig {
         want: impl Fn(&Reply) -> bool,
     ) -> StationResult<Reply> {
         let deadline = std::time::Instant::now() + timeout;
+        let handshake = self.info.protocol == 0 || self.shared.restarted.load(Ordering::Relaxed);
         loop {
+            // After a restart only a new handshake means anything.
+            if !handshake && self.shared.restarted.load(Ordering::Relaxed) {
+                return Err(self.restart_error());
+            }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.replies.recv_timeout(left) {
                 Ok(Reply::Gone(why)) => {
@@ -265,7 +288,12 @@ fn reader_loop(
                 }
                 Event::SyncExchange(x) => Reply::Sync(x),
                 Event::Ack(s) => Reply::Ack(s),
-                Event::RigError { seq, code, msg } => Reply::Error(seq, format!("{code}: {msg}")),
+                Event::RigError { seq, code, msg } => {
+                    if code == ErrorCode::Restarted && !sh.restarted.swap(true, Ordering::Relaxed) {
+                        sh.restarts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Reply::Error(seq, format!("{code}: {msg}"))
+                }
                 Event::Block { block, .. } => {
                     if let Some(p) = lock(&sh.mic).as_mut() {
                         if p.push(block).is_err() {
@@ -362,7 +390,20 @@ impl Rig for SerialRig {
             corrupt_frames: d.dropped(),
             skipped_bytes: d.skipped_bytes,
             lost_frames: sess.rig_frames_lost(),
+            restarts: self.shared.restarts.load(Ordering::Relaxed),
         }
+    }
+
+    fn restarted(&self) -> bool {
+        self.shared.restarted.load(Ordering::Relaxed)
+    }
+
+    fn recover(&mut self) -> StationResult<()> {
+        *lock(&self.shared.mic) = None;
+        self.uploaded.clear();
+        self.handshake()?;
+        self.shared.restarted.store(false, Ordering::Relaxed);
+        Ok(())
     }
 
     fn stop_streams(&mut self) -> StationResult<()> {

@@ -6,6 +6,11 @@
 //! the round trip between the two directions: the rig's stamp lies somewhere
 //! between the host's two stamps, and that is all. It is sans-IO: it takes
 //! exchanges and returns estimates; it never talks to a rig.
+//!
+//! The bound comes from the polygon alone. The drift figure is a point
+//! estimate inside the polygon's range of rates: a least-squares fit through
+//! every exchange's midpoint, which uses all the exchanges where the polygon's
+//! range is decided by the few tightest ones at either end.
 
 use serde::Serialize;
 
@@ -32,7 +37,8 @@ pub struct SyncEstimate {
     b_c: f64,
     /// Rig clock rate against the host clock, ppm (positive: the rig runs fast).
     pub drift_ppm: f64,
-    /// Half the range of possible rates, ppm.
+    /// The farthest a possible rate lies from `drift_ppm`, ppm (the truth is
+    /// within `drift_ppm ± drift_bound_ppm`).
     pub drift_bound_ppm: f64,
     /// The rig times the exchanges span, µs.
     span_us: (f64, f64),
@@ -196,17 +202,68 @@ impl ClockSync {
                 (l.min(v.1), h.max(v.1))
             });
         let rate = |b: f64| (1000.0 / b - 1.0) * 1e6;
+        // The point estimate of the rate: the weighted fit through every
+        // exchange's midpoint, kept inside the polygon's hard range.
+        let b_fit = midpoint_slope(xs).map_or((bl + bh) / 2.0, |b| b.clamp(bl, bh));
         Some(SyncEstimate {
             rig_ref_us,
             vertices,
             a_c,
             b_c,
-            drift_ppm: (rate(bl) + rate(bh)) / 2.0,
-            drift_bound_ppm: (rate(bl) - rate(bh)).abs() / 2.0,
+            drift_ppm: rate(b_fit),
+            drift_bound_ppm: (rate(b_fit) - rate(bl))
+                .abs()
+                .max((rate(b_fit) - rate(bh)).abs()),
             span_us,
             exchanges: xs.len(),
         })
     }
+}
+
+/// Slope (host ns per rig µs) of the weighted least-squares line through the
+/// exchanges' midpoints `((send + recv) / 2, rig)`. A midpoint is off the true
+/// line by half the difference of the two directions' delays; whatever the
+/// asymmetry, its mean is the same for every exchange of a steady link, so it
+/// shifts the line and leaves its slope alone. Each midpoint is weighted by
+/// 1 / RTT² (its error is at most RTT / 2), and round trips beyond twice the
+/// median (a stalled bus, a retried frame) are left out. Unlike the polygon's
+/// range, which only the few tightest exchanges at either end decide, every
+/// exchange adds to this fit. `None` with fewer than 8 exchanges or no spread.
+fn midpoint_slope(xs: &[SyncExchange]) -> Option<f64> {
+    if xs.len() < 8 {
+        return None;
+    }
+    let mut rtts: Vec<i64> = xs.iter().map(|x| x.host_recv.0 - x.host_send.0).collect();
+    let mid = rtts.len() / 2;
+    let median = *rtts.select_nth_unstable(mid).1 as f64;
+    let limit = 2.0 * median.max(RIG_TICK_NS);
+    let (mut sw, mut sx, mut sy) = (0.0, 0.0, 0.0);
+    let r0 = xs[0].rig.0 as f64;
+    let t0 = xs[0].host_send.0 as f64;
+    let pts: Vec<(f64, f64, f64)> = xs
+        .iter()
+        .filter_map(|x| {
+            let rtt = (x.host_recv.0 - x.host_send.0) as f64;
+            if rtt > limit {
+                return None;
+            }
+            let w = 1.0 / (rtt + RIG_TICK_NS).powi(2);
+            let mid = (x.host_send.0 + x.host_recv.0) as f64 / 2.0 - t0;
+            Some((x.rig.0 as f64 - r0, mid, w))
+        })
+        .collect();
+    for &(x, y, w) in &pts {
+        sw += w;
+        sx += w * x;
+        sy += w * y;
+    }
+    let (mx, my) = (sx / sw, sy / sw);
+    let (mut sxx, mut sxy) = (0.0, 0.0);
+    for &(x, y, w) in &pts {
+        sxx += w * (x - mx) * (x - mx);
+        sxy += w * (x - mx) * (y - my);
+    }
+    (sxx > 0.0 && sw > 0.0).then(|| sxy / sxx)
 }
 
 #[cfg(test)]

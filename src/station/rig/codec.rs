@@ -79,6 +79,10 @@ pub enum ErrorCode {
     BufferFull,
     /// The rig failed for a reason of its own.
     Internal,
+    /// The rig has restarted since the host's Hello: its clock began again
+    /// at zero and it forgot its stimuli and streams. Everything but Hello
+    /// gets this answer until the next Hello.
+    Restarted,
     /// A code this version does not know.
     Other(u16),
 }
@@ -91,6 +95,7 @@ impl ErrorCode {
             ErrorCode::BadParameter => 3,
             ErrorCode::BufferFull => 4,
             ErrorCode::Internal => 5,
+            ErrorCode::Restarted => 6,
             ErrorCode::Other(c) => c,
         }
     }
@@ -101,6 +106,7 @@ impl ErrorCode {
             3 => ErrorCode::BadParameter,
             4 => ErrorCode::BufferFull,
             5 => ErrorCode::Internal,
+            6 => ErrorCode::Restarted,
             c => ErrorCode::Other(c),
         }
     }
@@ -114,6 +120,7 @@ impl std::fmt::Display for ErrorCode {
             ErrorCode::BadParameter => f.write_str("bad parameter"),
             ErrorCode::BufferFull => f.write_str("buffer full"),
             ErrorCode::Internal => f.write_str("internal"),
+            ErrorCode::Restarted => f.write_str("restarted"),
             ErrorCode::Other(c) => write!(f, "error {c}"),
         }
     }

@@ -22,6 +22,17 @@ struct Link {
     port: Box<dyn Write + Send>,
     garbage: Option<(f64, usize)>,
     rng: rand::rngs::StdRng,
+    /// True-time windows in which the firmware is frozen (stalls, reboots).
+    frozen: Arc<Mutex<Vec<(f64, f64)>>>,
+    clock: crate::time::HostClock,
+}
+
+/// The end of the frozen window `now` falls in, if any.
+fn frozen_until(frozen: &Mutex<Vec<(f64, f64)>>, now: f64) -> Option<f64> {
+    lock(frozen)
+        .iter()
+        .find(|(a, b)| (*a..*b).contains(&now))
+        .map(|w| w.1)
 }
 
 type Writer = Arc<Mutex<Link>>;
@@ -91,6 +102,11 @@ fn send(writer: &Writer, bytes: &[u8]) -> bool {
     use rand::Rng;
     let mut guard = lock(writer);
     let w = &mut *guard;
+    // A frozen firmware sends nothing until it thaws.
+    while let Some(end) = frozen_until(&w.frozen, w.clock.now().as_secs_f64()) {
+        w.clock
+            .sleep_until(crate::time::HostTime::from_secs_f64(end));
+    }
     if let Some((p, max)) = w.garbage {
         if w.rng.random_bool(p) {
             let n = w.rng.random_range(1..=max.max(1));
@@ -112,7 +128,30 @@ fn serve(
     use super::scenario::Fault;
     use rand::SeedableRng;
     let faults = rig.world.sc.faults.clone();
+    let frozen: Arc<Mutex<Vec<(f64, f64)>>> = Arc::new(Mutex::new(
+        faults
+            .iter()
+            .filter_map(|f| match f {
+                Fault::RigStall { at_s, duration_ms } => Some((*at_s, at_s + duration_ms * 1e-3)),
+                Fault::RigReset { at_s, boot_ms } => Some((*at_s, at_s + boot_ms * 1e-3)),
+                _ => None,
+            })
+            .collect(),
+    ));
+    let mut resets: Vec<f64> = faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::RigReset { at_s, .. } => Some(*at_s),
+            _ => None,
+        })
+        .collect();
+    resets.sort_by(f64::total_cmp);
+    let mut resets = resets.into_iter().peekable();
+    // Set by a reboot: everything but Hello is answered `restarted`.
+    let mut restarted = false;
     let writer: Writer = Arc::new(Mutex::new(Link {
+        frozen: frozen.clone(),
+        clock: rig.world.clock,
         port,
         garbage: faults.iter().find_map(|f| match f {
             Fault::RigGarbage {
@@ -141,8 +180,39 @@ fn serve(
     let mut last: Option<(u16, Vec<u8>)> = None;
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
-        if unplug_at.is_some_and(|t| rig.world.now() >= t) {
+        let now = rig.world.now();
+        if unplug_at.is_some_and(|t| now >= t) {
             break; // the port closes: the host sees the rig vanish
+        }
+        if resets.peek().is_some_and(|&t| now >= t) {
+            resets.next();
+            // Reboot: streams, stimuli, the session and the clock start over.
+            if let Some(s) = streamer.take() {
+                s.halt();
+            }
+            *lock(&session) = match version {
+                Some(v) => RigSession::with_version(v),
+                None => RigSession::new(),
+            };
+            store = crate::station::rig::session::StimulusStore::new(4 * 1024 * 1024);
+            last = None;
+            if let Some(end) = frozen_until(&frozen, now) {
+                rig.world.sleep_until(end);
+            }
+            rig.world.rig_reboot();
+            restarted = true;
+            let hello = lock(&session).error(0, ErrorCode::Restarted, "the rig restarted");
+            if !send(&writer, &hello) {
+                break;
+            }
+            // What arrived while it was down was lost with the reboot.
+            let mut sink = [0u8; 4096];
+            while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+            continue;
+        }
+        if let Some(end) = frozen_until(&frozen, now) {
+            rig.world.sleep_until(end);
+            continue;
         }
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -176,8 +246,20 @@ fn serve(
                     continue;
                 }
             }
+            if restarted && !matches!(cmd.message, Message::Hello) {
+                let bytes = lock(&session).error(
+                    seq,
+                    ErrorCode::Restarted,
+                    "the rig restarted; send Hello",
+                );
+                if !send(&writer, &bytes) {
+                    break;
+                }
+                continue;
+            }
             let result: Result<Option<Message>, (ErrorCode, String)> = match cmd.message {
                 Message::Hello => {
+                    restarted = false;
                     // A new host session starts from a quiet rig: no stream,
                     // no loopback, no remembered reply.
                     if let Some(s) = streamer.take() {

@@ -293,6 +293,12 @@ impl Rig for PtyRig {
     fn link_stats(&self) -> crate::station::LinkStats {
         self.host.link_stats()
     }
+    fn restarted(&self) -> bool {
+        self.host.restarted()
+    }
+    fn recover(&mut self) -> StationResult<()> {
+        self.host.recover()
+    }
 }
 
 fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {
@@ -350,6 +356,8 @@ struct World {
     sc: Scenario,
     clock: HostClock,
     halves: Halves,
+    /// True time of the rig's last reboot (a `rig-reset` fault).
+    rig_boot: Mutex<Option<f64>>,
     /// The other process's half (`halves` is not `Both`), while connected.
     peer: Mutex<Option<Arc<ether::Peer>>>,
     medium: Mutex<Medium>,
@@ -391,6 +399,7 @@ impl World {
             sc,
             clock,
             halves,
+            rig_boot: Mutex::new(None),
             peer: Mutex::new(None),
             medium: Mutex::new(Medium::default()),
             hid_queue: Mutex::new(VecDeque::new()),
@@ -419,14 +428,30 @@ impl World {
         }
     }
 
+    /// The rig's clock, µs, at true time `t`: the scenario's offset, or zero
+    /// at its last reboot.
     fn rig_us(&self, t: f64) -> f64 {
         let c = &self.sc.clocks;
-        (t * (1.0 + c.rig_drift_ppm * 1e-6) + c.rig_offset_s) * 1e6
+        let rate = 1.0 + c.rig_drift_ppm * 1e-6;
+        match *lock(&self.rig_boot) {
+            Some(b) => (t - b) * rate * 1e6,
+            None => (t * rate + c.rig_offset_s) * 1e6,
+        }
     }
 
     fn true_of_rig(&self, r: RigTime) -> f64 {
         let c = &self.sc.clocks;
-        (r.0 as f64 * 1e-6 - c.rig_offset_s) / (1.0 + c.rig_drift_ppm * 1e-6)
+        let rate = 1.0 + c.rig_drift_ppm * 1e-6;
+        match *lock(&self.rig_boot) {
+            Some(b) => r.0 as f64 * 1e-6 / rate + b,
+            None => (r.0 as f64 * 1e-6 - c.rig_offset_s) / rate,
+        }
+    }
+
+    /// The rig reboots: its clock starts again from zero now, its loopback is off.
+    fn rig_reboot(&self) {
+        *lock(&self.rig_boot) = Some(self.now());
+        lock(&self.medium).loopback = None;
     }
 
     fn sleep_until(&self, t: f64) {

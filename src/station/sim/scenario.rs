@@ -306,6 +306,14 @@ pub enum Fault {
     RigGarbage { probability: f64, max_bytes: usize },
     /// The rig speaks another version of the rig protocol.
     RigProtocol { version: u8 },
+    /// The rig's firmware freezes for `duration_ms` from `at_s`: it reads
+    /// nothing and sends nothing (a bus stall, a busy firmware); what it
+    /// would have sent meanwhile follows at once afterwards.
+    RigStall { at_s: f64, duration_ms: f64 },
+    /// The rig reboots at `at_s` without its port going away: it is silent
+    /// for `boot_ms`, then its clock starts again from zero, it has forgotten
+    /// its stimuli and streams, and it says so (protocol error `restarted`).
+    RigReset { at_s: f64, boot_ms: f64 },
 }
 
 impl Scenario {
@@ -344,8 +352,21 @@ impl Scenario {
         }
         for f in &self.faults {
             match f {
-                Fault::Disconnect { at_s } if *at_s < 0.0 => {
-                    return Err("a disconnect's at_s must be ≥ 0".into())
+                Fault::Disconnect { at_s }
+                | Fault::RigDisconnect { at_s }
+                | Fault::RigStall { at_s, .. }
+                | Fault::RigReset { at_s, .. }
+                    if !(*at_s >= 0.0 && at_s.is_finite()) =>
+                {
+                    return Err("a fault's at_s must be a time ≥ 0".into())
+                }
+                Fault::RigStall { duration_ms: d, .. } | Fault::RigReset { boot_ms: d, .. }
+                    if !(0.0..=60_000.0).contains(d) =>
+                {
+                    return Err(
+                        "a rig stall's duration_ms and a reset's boot_ms must be within 0..=60000"
+                            .into(),
+                    )
                 }
                 Fault::DropBlocks { probability } | Fault::RigGarbage { probability, .. }
                     if !(0.0..=1.0).contains(probability) =>
