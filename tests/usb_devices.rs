@@ -33,7 +33,14 @@ fn sorted(v: &Value) -> Vec<String> {
 }
 
 /// (fixture, classes, sample rates, first video format, named HID usages, profiles)
-type Case = (&'static str, Value, Value, Value, Value, &'static [&'static str]);
+type Case = (
+    &'static str,
+    Value,
+    Value,
+    Value,
+    Value,
+    &'static [&'static str],
+);
 
 #[test]
 fn devices_reports_every_fixture() {
@@ -296,7 +303,7 @@ fn usb_device_specs_are_matched_through_sysfs() {
     let o = run_usb("usb:1209:0042", "fixtures/usb/speakerphone-uac1");
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("no USB device 1209:0042"),
+        stderr(&o).contains("no USB device matches usb:1209:0042: no device 1209:0042 is attached"),
         "{}",
         stderr(&o)
     );

@@ -58,11 +58,11 @@ pub fn find(
         Ok(v) => v,
         Err(ScanError::NoUsbStack(dir)) => {
             return Err(Error::Device(format!(
-                "--device {spec}: no USB stack ({} does not exist), so no USB device can be found",
+                "no USB device matches {spec}: there is no USB stack ({} does not exist)",
                 dir.display()
             )))
         }
-        Err(e) => return Err(Error::Device(format!("--device {spec}: {e}"))),
+        Err(e) => return Err(Error::Device(format!("no USB device matches {spec}: {e}"))),
     };
     let want_vid = format!("{vid:04x}");
     let want_pid = format!("{pid:04x}");
@@ -72,7 +72,7 @@ pub fn find(
         .collect();
     if same.is_empty() {
         return Err(Error::Device(format!(
-            "--device {spec}: no USB device {want_vid}:{want_pid} is attached (under {}); `certlab devices` lists what is",
+            "no USB device matches {spec}: no device {want_vid}:{want_pid} is attached (under {}); `certlab devices` lists what is",
             sysfs::devices_dir(root).display()
         )));
     }
@@ -83,13 +83,13 @@ pub fn find(
                 .find(|d| d.identity.serial == s)
                 .ok_or_else(|| {
                     Error::Device(format!(
-                        "--device {spec}: the attached {want_vid}:{want_pid} device does not have serial number {s:?}: found {}",
+                        "no USB device matches {spec}: the attached {want_vid}:{want_pid} device does not have serial number {s:?}: found {}",
                         serials.join("; ")
                     ))
                 })
         }
         None if same.len() > 1 => Err(Error::Device(format!(
-            "--device {spec}: {} devices {want_vid}:{want_pid} are attached; name one by its serial number (usb:{want_vid}:{want_pid}:SERIAL): {}",
+            "--device {spec} is ambiguous: {} devices {want_vid}:{want_pid} are attached; name one by its serial number (usb:{want_vid}:{want_pid}:SERIAL): {}",
             same.len(),
             same.iter().map(label).collect::<Vec<_>>().join("; ")
         ))),
@@ -274,7 +274,11 @@ mod tests {
         );
         assert!(e.to_string().contains("SP100-0001234"), "{e}");
         let e = find(&root, 0x1209, 0x0009, None, "usb:1209:0009").unwrap_err();
-        assert!(e.to_string().contains("no USB device 1209:0009"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("no USB device matches usb:1209:0009: no device 1209:0009"),
+            "{e}"
+        );
         // The root hub (1d6b:0002) is never a DUT.
         assert!(find(&root, 0x1d6b, 0x0002, None, "usb:1d6b:0002").is_err());
         let t = tempfile::tempdir().unwrap();
