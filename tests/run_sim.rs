@@ -40,6 +40,12 @@ fn check_class(class: &str) {
         assert!(r["device"][k].is_string(), "device.{k}");
     }
     assert_eq!(r["device"]["class"], class);
+    // The simulated DUT's identity is a USB snapshot's: its descriptors' digest.
+    let sha = r["device"]["descriptors_sha256"].as_str().unwrap();
+    assert!(
+        sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+        "{sha}"
+    );
     for k in ["started_at", "finished_at"] {
         chrono::DateTime::parse_from_rfc3339(r[k].as_str().unwrap()).expect("RFC 3339");
     }

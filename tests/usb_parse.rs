@@ -214,7 +214,14 @@ fn headset_uac2_with_hid_telephony() {
     let a = d.audio().unwrap();
     assert_eq!(a.uac, 2);
     assert!(a.playback && a.capture);
-    assert!(a.sample_rates.is_empty(), "UAC2 rates come from the clock");
+    // UAC2 descriptors carry no rates; the snapshot records the clock's.
+    assert_eq!(a.sample_rates, [16000, 48000], "from uac2_clock_rates");
+    assert!(a.streams.iter().all(|s| s.rates_from_clock == Some(0x10)));
+    let mut bare = d.clone();
+    bare.uac2_clock_rates.clear();
+    let b = bare.audio().unwrap();
+    assert!(b.sample_rates.is_empty(), "UAC2 rates come from the clock");
+    assert!(b.streams.iter().all(|s| s.rates_from_clock.is_none()));
     let s: Vec<_> = a
         .streams
         .iter()

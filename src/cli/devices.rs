@@ -1,21 +1,21 @@
 //! `certlab devices`: what is attached to this host.
+//!
+//! Owns listing the USB devices of a sysfs root (through
+//! [`crate::usb::sysfs`]), the serial ports (serialport) and the simulated
+//! classes, printing them (human or the JSON of docs/usb.md, plus each
+//! device's matching shipped profiles), and `--snapshot DIR`. It parses no
+//! descriptors and evaluates no requirement itself: matching a profile is
+//! [`crate::measure::conformance::profile_match`].
 
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::{ExitStatus, Result};
-
-#[derive(Serialize)]
-struct UsbDevice {
-    path: String,
-    vid: String,
-    pid: String,
-    serial: String,
-    firmware: String,
-    manufacturer: String,
-    product: String,
-}
+use crate::measure::conformance::{class_fits, profile_match};
+use crate::profile::Profile;
+use crate::usb::descriptors::{AudioDirection, Descriptors};
+use crate::usb::sysfs::{self, ScanError, UsbDevice};
+use crate::{Error, ExitStatus, Result};
 
 #[derive(Serialize)]
 struct SerialPort {
@@ -25,59 +25,37 @@ struct SerialPort {
 
 #[derive(Serialize)]
 struct Listing {
-    usb: Vec<UsbDevice>,
+    usb: Vec<serde_json::Value>,
     serial: Vec<SerialPort>,
     simulated: Vec<String>,
     notes: Vec<String>,
 }
 
-fn read(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(name))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+/// A DIR that may receive a snapshot: absent, or an empty directory.
+fn check_snapshot_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let empty = std::fs::read_dir(dir)
+        .map_err(|e| {
+            Error::BadInput(format!(
+                "--snapshot {}: not a readable directory: {e}",
+                dir.display()
+            ))
+        })?
+        .next()
+        .is_none();
+    if !empty {
+        return Err(Error::BadInput(format!(
+            "--snapshot {}: the directory is not empty; give a new or empty directory",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
-fn usb_devices(sysfs: &Path, notes: &mut Vec<String>) -> Vec<UsbDevice> {
-    let root = sysfs.join("bus/usb/devices");
-    let Ok(rd) = std::fs::read_dir(&root) else {
-        notes.push(format!(
-            "no USB stack: {} does not exist, so no USB device can be listed (this host has no USB support, or it is a container)",
-            root.display()
-        ));
-        return Vec::new();
-    };
-    let mut out: Vec<UsbDevice> = rd
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.join("idVendor").exists())
-        .map(|p| {
-            let bcd = read(&p, "bcdDevice");
-            UsbDevice {
-                path: p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                vid: read(&p, "idVendor").to_lowercase(),
-                pid: read(&p, "idProduct").to_lowercase(),
-                serial: read(&p, "serial"),
-                firmware: if bcd.len() == 4 {
-                    format!("{}.{}", &bcd[..2], &bcd[2..])
-                } else {
-                    bcd
-                },
-                manufacturer: read(&p, "manufacturer"),
-                product: read(&p, "product"),
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
-}
-
-pub fn run(json: bool, sysfs: &Path) -> Result<ExitStatus> {
-    let mut notes = Vec::new();
-    let usb = usb_devices(sysfs, &mut notes);
-    let serial = match serialport::available_ports() {
+fn serial_ports(notes: &mut Vec<String>) -> Vec<SerialPort> {
+    match serialport::available_ports() {
         Ok(ports) => ports
             .into_iter()
             .map(|p| SerialPort {
@@ -95,44 +73,281 @@ pub fn run(json: bool, sysfs: &Path) -> Result<ExitStatus> {
             notes.push(format!("serial ports could not be listed: {e}"));
             Vec::new()
         }
+    }
+}
+
+/// The ids of the shipped profiles the device matches.
+fn matching(profiles: &[Profile], d: &UsbDevice) -> Vec<String> {
+    profiles
+        .iter()
+        .filter(|p| profile_match(p, d).is_ok())
+        .map(|p| p.id.clone())
+        .collect()
+}
+
+pub fn run(json: bool, root: &Path, snapshot: Option<&Path>) -> Result<ExitStatus> {
+    if let Some(dir) = snapshot {
+        check_snapshot_dir(dir)?;
+    }
+    let mut notes = Vec::new();
+    let devices: Vec<UsbDevice> = match sysfs::scan(root) {
+        Ok(all) => {
+            let hubs = all.iter().filter(|d| d.is_hub()).count();
+            if hubs > 0 {
+                notes.push(format!(
+                    "{hubs} USB hub(s) (root hubs included) not listed: a hub is never a device under test"
+                ));
+            }
+            all.into_iter().filter(|d| !d.is_hub()).collect()
+        }
+        Err(ScanError::NoUsbStack(dir)) => {
+            notes.push(format!(
+                "no USB stack: {} does not exist, so no USB device can be listed (this host has no USB support, or it is a container)",
+                dir.display()
+            ));
+            Vec::new()
+        }
+        Err(e) => return Err(Error::Device(format!("cannot list USB devices: {e}"))),
     };
-    notes.push("USB class details (audio, video, HID) and matching profiles come with descriptor parsing, not implemented yet".into());
-    let listing = Listing {
-        usb,
-        serial,
-        simulated: crate::profile::DeviceClass::ALL
-            .iter()
-            .map(|c| format!("sim:{}", c.name()))
-            .collect(),
-        notes,
-    };
+    let mut profiles = Vec::new();
+    for p in crate::profile::shipped() {
+        match p {
+            Ok(p) => profiles.push(p),
+            Err(e) => notes.push(format!("a shipped profile could not be loaded: {e}")),
+        }
+    }
+    let matches: Vec<Vec<String>> = devices.iter().map(|d| matching(&profiles, d)).collect();
+    if let Some(dir) = snapshot {
+        if devices.is_empty() && !sysfs::devices_dir(root).is_dir() {
+            notes.push(format!(
+                "no snapshot written to {}: there is no USB stack to snapshot",
+                dir.display()
+            ));
+        } else {
+            sysfs::write_snapshot(&devices, dir).map_err(|e| {
+                Error::Harness(format!(
+                    "cannot write the snapshot to {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            notes.push(format!(
+                "snapshot of {} USB device(s) written to {} (replay it with --sysfs {})",
+                devices.len(),
+                dir.display(),
+                dir.display()
+            ));
+        }
+    }
+    let serial = serial_ports(&mut notes);
+    let simulated: Vec<String> = crate::profile::DeviceClass::ALL
+        .iter()
+        .map(|c| format!("sim:{}", c.name()))
+        .collect();
     if json {
+        let usb = devices
+            .iter()
+            .zip(&matches)
+            .map(|(d, m)| {
+                let mut v = d.to_json_value();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("profiles".into(), serde_json::json!(m));
+                }
+                v
+            })
+            .collect();
+        let listing = Listing {
+            usb,
+            serial,
+            simulated,
+            notes,
+        };
         println!(
             "{}",
             serde_json::to_string_pretty(&listing).unwrap_or_else(|_| "{}".into())
         );
         return Ok(ExitStatus::Ok);
     }
-    println!("USB devices:");
-    if listing.usb.is_empty() {
+    println!("USB devices ({}):", sysfs::devices_dir(root).display());
+    if devices.is_empty() {
         println!("  (none)");
     }
-    for d in &listing.usb {
-        println!(
-            "  {:<10} {}:{}  {} {}  serial {:?}  firmware {}",
-            d.path, d.vid, d.pid, d.manufacturer, d.product, d.serial, d.firmware
-        );
+    for (d, m) in devices.iter().zip(&matches) {
+        print_device(d, m, &profiles);
     }
     println!("Serial ports:");
-    if listing.serial.is_empty() {
+    if serial.is_empty() {
         println!("  (none)");
     }
-    for p in &listing.serial {
+    for p in &serial {
         println!("  {} ({})", p.path, p.kind);
     }
-    println!("Simulated devices: {}", listing.simulated.join(", "));
-    for n in &listing.notes {
+    println!("Simulated devices: {}", simulated.join(", "));
+    for n in &notes {
         println!("note: {n}");
     }
     Ok(ExitStatus::Ok)
+}
+
+fn interface_class(class: u8, subclass: u8) -> String {
+    match (class, subclass) {
+        (0x01, 0x01) => "audio control".into(),
+        (0x01, 0x02) => "audio streaming".into(),
+        (0x01, 0x03) => "MIDI streaming".into(),
+        (0x0e, 0x01) => "video control".into(),
+        (0x0e, 0x02) => "video streaming".into(),
+        (0x0e, _) => "video".into(),
+        (0x01, _) => "audio".into(),
+        (0x03, _) => "HID".into(),
+        (0x02, _) | (0x0a, _) => "communications (serial)".into(),
+        (0xff, _) => "vendor specific".into(),
+        _ => format!("class 0x{class:02x}"),
+    }
+}
+
+fn interfaces_line(d: &Descriptors) -> String {
+    let mut out = Vec::new();
+    for c in &d.configurations {
+        for i in &c.interfaces {
+            if let Some(a) = i.alt_settings.first() {
+                out.push(format!(
+                    "{} {}",
+                    i.number,
+                    interface_class(a.class, a.subclass)
+                ));
+            }
+        }
+    }
+    out.join(", ")
+}
+
+fn print_device(d: &UsbDevice, matches: &[String], profiles: &[Profile]) {
+    let i = &d.identity;
+    println!(
+        "  {}  {}:{}  {} {}",
+        d.name, i.vid, i.pid, i.manufacturer, i.product
+    );
+    println!(
+        "      serial {:?}  firmware {}  descriptors sha256 {}",
+        i.serial,
+        i.firmware,
+        if i.descriptors_sha256.is_empty() {
+            "(none)"
+        } else {
+            &i.descriptors_sha256
+        }
+    );
+    if let Some(desc) = &d.descriptors {
+        println!("      interfaces: {}", interfaces_line(desc));
+    }
+    if let Some(a) = d.audio() {
+        let mut dirs = Vec::new();
+        if a.playback {
+            dirs.push("playback");
+        }
+        if a.capture {
+            dirs.push("capture");
+        }
+        println!(
+            "      audio: UAC{} {}; rates {}",
+            a.uac,
+            if dirs.is_empty() {
+                "(no streaming direction)".to_string()
+            } else {
+                dirs.join(" + ")
+            },
+            if a.sample_rates.is_empty() {
+                "not declared (UAC2: from the clock source)".to_string()
+            } else {
+                format!(
+                    "{} Hz",
+                    a.sample_rates
+                        .iter()
+                        .map(|r| r.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+        for s in &a.streams {
+            let dir = match s.direction {
+                Some(AudioDirection::Playback) => "playback",
+                Some(AudioDirection::Capture) => "capture",
+                None => "unknown direction",
+            };
+            let rates = match s.continuous_range {
+                Some((lo, hi)) => format!("{lo}..{hi} Hz"),
+                None if s.sample_rates.is_empty() => "rates not declared".into(),
+                None => format!(
+                    "{} Hz{}",
+                    s.sample_rates
+                        .iter()
+                        .map(|r| r.to_string())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    s.rates_from_clock
+                        .map(|c| format!(" (recorded from clock 0x{c:02x})"))
+                        .unwrap_or_default()
+                ),
+            };
+            println!(
+                "        interface {} alt {}: {dir}, {} ch, {} bit, {rates}",
+                s.interface,
+                s.alternate,
+                s.channels.map(|c| c.to_string()).unwrap_or("?".into()),
+                s.bit_resolution
+            );
+        }
+    }
+    if let Some(v) = d.video() {
+        for f in &v.formats {
+            let frames: Vec<String> = f
+                .frames
+                .iter()
+                .map(|fr| {
+                    format!(
+                        "{}x{}@{}",
+                        fr.width,
+                        fr.height,
+                        fr.fps
+                            .iter()
+                            .map(|x| x.to_string())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    )
+                })
+                .collect();
+            println!("      video {}: {}", f.format, frames.join(", "));
+        }
+    }
+    if let Some(h) = d.hid_summary() {
+        let named = if h.named.is_empty() {
+            "no telephony or LED usages".to_string()
+        } else {
+            h.named.join(", ")
+        };
+        println!("      HID: {named}  (usages {})", h.usages.join(" "));
+    }
+    for e in &d.errors {
+        println!("      error: {e}");
+    }
+    for w in &d.warnings {
+        println!("      warning: {w}");
+    }
+    println!(
+        "      profiles: {}",
+        if matches.is_empty() {
+            "none".to_string()
+        } else {
+            matches.join(", ")
+        }
+    );
+    // Why a profile of a fitting class does not match: its first unmet requirement.
+    for p in profiles
+        .iter()
+        .filter(|p| !matches.contains(&p.id) && class_fits(p.device_class, d).is_ok())
+    {
+        if let Err(why) = profile_match(p, d) {
+            println!("        not {}: {why}", p.id);
+        }
+    }
 }

@@ -64,12 +64,17 @@ Examples:
     Profiles(ProfilesCmd),
     /// List USB devices and serial ports, their classes, and the profiles that match them.
     Devices {
-        /// Print one JSON object {"usb": [...], "serial": [...], "notes": [...]}.
+        /// Print one JSON object {"usb": [...], "serial": [...], "simulated": [...], "notes": [...]}
+        /// (the USB devices' form is a stable interface, docs/usb.md).
         #[arg(long)]
         json: bool,
-        /// Read USB devices from this sysfs root instead of /sys.
+        /// Read USB devices from this sysfs root instead of /sys (e.g. a snapshot).
         #[arg(long, value_name = "ROOT", default_value = "/sys")]
         sysfs: PathBuf,
+        /// Also write a sysfs-shaped snapshot of the listed USB devices to DIR
+        /// (a new or empty directory), replayable with --sysfs DIR.
+        #[arg(long, value_name = "DIR")]
+        snapshot: Option<PathBuf>,
     },
     /// Estimate the delay of a stimulus in a capture, offline.
     #[command(subcommand)]
@@ -227,7 +232,11 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
     match cli.command {
         Command::Run(a) => cmd_run(a),
         Command::Profiles(p) => cmd_profiles(p),
-        Command::Devices { json, sysfs } => devices::run(json, &sysfs),
+        Command::Devices {
+            json,
+            sysfs,
+            snapshot,
+        } => devices::run(json, &sysfs, snapshot.as_deref()),
         Command::Analyze(AnalyzeCmd::Audio {
             stimulus,
             capture,

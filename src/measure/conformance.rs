@@ -1,117 +1,459 @@
 //! Conformance checks: USB descriptors against requirements, and a control
 //! port's replies against expected patterns.
+//!
+//! Owns the evaluation of a profile's USB requirements against a parsed
+//! device ([`evaluate`]: one verdict and its evidence per requirement, from
+//! the descriptor fields), whether a device matches a profile
+//! ([`profile_match`], used by `certlab devices`), and the two conformance
+//! step kinds. It reads parsed descriptors; it never reads sysfs, writes
+//! files, or judges statistics against limits.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::procedure::{Ctx, Measurement, RequirementResult, Shot};
-use crate::profile::requirement::{Requirement, VideoFormat};
-use crate::profile::Step;
+use crate::profile::requirement::{format_hid_usage, Requirement, VideoFormat};
+use crate::profile::{DeviceClass, Profile, Step, StepKind};
+use crate::usb::descriptors::{AudioDirection, AudioStream, AudioSummary};
+use crate::usb::hid::{usage_name, FieldUsage, Usage};
+use crate::usb::sysfs::UsbDevice;
 
-/// Check every requirement of the step against what the device declares.
+/// Check every requirement of the step against the device's descriptors.
 pub fn usb(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), String> {
     let id = &ctx.station.identity;
-    let c = &id.capabilities;
     for req in &step.params.requirements {
-        let (met, evidence) = match req {
-            Requirement::AudioPlayback => (
-                c.audio_playback,
-                if c.audio_playback {
-                    "an audio streaming interface for playback (output terminal: speaker)"
-                        .to_string()
-                } else {
-                    "no audio playback interface".to_string()
-                },
-            ),
-            Requirement::AudioCapture => (
-                c.audio_capture,
-                if c.audio_capture {
-                    "an audio streaming interface for capture (input terminal: microphone)"
-                        .to_string()
-                } else {
-                    "no audio capture interface".to_string()
-                },
-            ),
-            Requirement::SampleRate(hz) => {
-                let p = c.playback_rates.contains(hz);
-                let r = c.capture_rates.contains(hz);
-                (
-                    p && r,
-                    format!(
-                        "playback rates {:?} ({}), capture rates {:?} ({})",
-                        c.playback_rates,
-                        if p { "has it" } else { "lacks it" },
-                        c.capture_rates,
-                        if r { "has it" } else { "lacks it" }
-                    ),
-                )
-            }
-            Requirement::HidUsage(u) => {
-                let found = c.hid_usages.contains(&(u.page, u.usage));
-                (
-                    found,
-                    if found {
-                        format!(
-                            "usage 0x{:02x}:0x{:02x} declared in the HID report descriptor",
-                            u.page, u.usage
-                        )
-                    } else {
-                        format!(
-                            "usage 0x{:02x}:0x{:02x} not declared; the HID usages are [{}]",
-                            u.page,
-                            u.usage,
-                            c.hid_usages
-                                .iter()
-                                .map(|(p, u)| format!("0x{p:02x}:0x{u:02x}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    },
-                )
-            }
-            Requirement::VideoMode(v) => {
-                let ok = |f: &str| {
-                    v.formats.is_empty()
-                        || v.formats
-                            .iter()
-                            .any(|x: &VideoFormat| x.name().eq_ignore_ascii_case(f))
-                };
-                let hit = c.video_modes.iter().find(|m| {
-                    m.width == v.width
-                        && m.height == v.height
-                        && m.fps + 1e-6 >= v.fps as f64
-                        && ok(&m.format)
-                });
-                let modes = c
-                    .video_modes
-                    .iter()
-                    .map(|m| format!("{} {}x{}@{}", m.format, m.width, m.height, m.fps))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                match hit {
-                    Some(m) => (
-                        true,
-                        format!("offers {} {}x{}@{}", m.format, m.width, m.height, m.fps),
-                    ),
-                    None => (false, format!("no matching mode; the modes are [{modes}]")),
-                }
-            }
-            Requirement::SerialNumber => (
-                !id.serial.trim().is_empty(),
-                if id.serial.trim().is_empty() {
-                    "the serial number string is empty".to_string()
-                } else {
-                    format!("serial number {:?}", id.serial)
-                },
-            ),
+        let r = match id.usb.as_deref() {
+            Some(dev) => evaluate(req, dev),
+            None => RequirementResult {
+                requirement: req.to_string(),
+                met: false,
+                evidence: format!(
+                    "no USB descriptors were read for {} (its identity names no USB device)",
+                    id.spec
+                ),
+            },
         };
-        m.requirements.push(RequirementResult {
-            requirement: req.to_string(),
-            met,
-            evidence,
-        });
+        m.requirements.push(r);
     }
     (ctx.progress)(step.params.requirements.len() as u64);
     Ok(())
+}
+
+/// Whether `dev` is a device `profile` is for: its class fits the
+/// profile's device class (speakerphone and headset: audio playback and
+/// capture; camera: video; room system: audio playback and capture, and
+/// video), and every requirement of every `usb-conformance` step is met.
+/// `Err` says why not.
+pub fn profile_match(profile: &Profile, dev: &UsbDevice) -> Result<(), String> {
+    class_fits(profile.device_class, dev)?;
+    for step in profile
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::UsbConformance)
+    {
+        for req in &step.params.requirements {
+            let r = evaluate(req, dev);
+            if !r.met {
+                return Err(format!("{}: {}", r.requirement, r.evidence));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The class check of [`profile_match`].
+pub fn class_fits(class: DeviceClass, dev: &UsbDevice) -> Result<(), String> {
+    let audio = dev.audio();
+    let duplex = audio
+        .as_ref()
+        .map(|a| a.playback && a.capture)
+        .unwrap_or(false);
+    let video = dev.video().map(|v| !v.formats.is_empty()).unwrap_or(false);
+    let (ok, need) = match class {
+        DeviceClass::Speakerphone | DeviceClass::Headset => (duplex, "audio playback and capture"),
+        DeviceClass::Camera => (video, "a video streaming format"),
+        DeviceClass::RoomSystem => (duplex && video, "audio playback and capture, and video"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("a {} needs {need}", class.name()))
+    }
+}
+
+/// One requirement against one device: met or not, and the descriptor
+/// fields that show it (or why not).
+pub fn evaluate(req: &Requirement, dev: &UsbDevice) -> RequirementResult {
+    let (met, evidence) = match req {
+        Requirement::AudioPlayback => direction(dev, AudioDirection::Playback),
+        Requirement::AudioCapture => direction(dev, AudioDirection::Capture),
+        Requirement::SampleRate(hz) => sample_rate(dev, *hz),
+        Requirement::HidUsage(u) => hid_usage(dev, Usage::new(u.page, u.usage)),
+        Requirement::VideoMode(v) => video_mode(dev, v),
+        Requirement::SerialNumber => serial_number(dev),
+    };
+    RequirementResult {
+        requirement: req.to_string(),
+        met,
+        evidence,
+    }
+}
+
+/// Why a device has no summary of a kind: unparseable descriptors, or no
+/// interface of the class.
+fn absent(dev: &UsbDevice, what: &str) -> String {
+    match &dev.descriptor_error {
+        Some(e) => format!("the descriptors do not parse ({e}), so no {what} can be shown"),
+        None if dev.descriptors.is_none() => {
+            format!("the device has no descriptors file, so no {what} can be shown")
+        }
+        None => {
+            let classes = dev.classes();
+            format!(
+                "the device has no {what} (its interface classes: {})",
+                if classes.is_empty() {
+                    "none".to_string()
+                } else {
+                    classes.join(", ")
+                }
+            )
+        }
+    }
+}
+
+fn dir_name(d: AudioDirection) -> &'static str {
+    match d {
+        AudioDirection::Playback => "playback",
+        AudioDirection::Capture => "capture",
+    }
+}
+
+/// "interface 1 alt 1: UAC1 format type I, 1 ch, 16 bit, 48000/16000 Hz (byte 0x5a)".
+fn describe_stream(s: &AudioStream) -> String {
+    let mut t = format!(
+        "interface {} alt {}: UAC{} format type I",
+        s.interface, s.alternate, s.uac
+    );
+    if let Some(c) = s.channels {
+        let _ = write!(t, ", {c} ch");
+    }
+    let _ = write!(t, ", {} bit", s.bit_resolution);
+    match (
+        s.continuous_range,
+        s.rates_from_clock,
+        s.sample_rates.is_empty(),
+    ) {
+        (Some((lo, hi)), _, _) => {
+            let _ = write!(t, ", continuous {lo}..{hi} Hz");
+        }
+        (None, Some(c), _) => {
+            let _ = write!(
+                t,
+                ", {} Hz recorded from clock 0x{c:02x}'s RANGE reply (uac2_clock_rates)",
+                join(&s.sample_rates, "/")
+            );
+        }
+        (None, None, false) => {
+            let _ = write!(t, ", {} Hz", join(&s.sample_rates, "/"));
+        }
+        (None, None, true) => t.push_str(", rates not in the descriptors"),
+    }
+    let _ = write!(t, " (format descriptor at byte 0x{:x})", s.format_offset);
+    t
+}
+
+fn join(v: &[u32], sep: &str) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+fn streams_of(a: &AudioSummary, d: AudioDirection) -> Vec<&AudioStream> {
+    a.streams
+        .iter()
+        .filter(|s| s.direction == Some(d))
+        .collect()
+}
+
+fn direction(dev: &UsbDevice, d: AudioDirection) -> (bool, String) {
+    let Some(a) = dev.audio() else {
+        return (false, absent(dev, "audio interface"));
+    };
+    let present = match d {
+        AudioDirection::Playback => a.playback,
+        AudioDirection::Capture => a.capture,
+    };
+    let streams = streams_of(&a, d);
+    if !present {
+        let terminal = match d {
+            AudioDirection::Playback => "USB streaming input terminal (host to device)",
+            AudioDirection::Capture => "USB streaming output terminal (device to host)",
+        };
+        return (
+            false,
+            format!(
+                "no audio {}: no {terminal} and no streaming interface linked to one",
+                dir_name(d)
+            ),
+        );
+    }
+    if streams.is_empty() {
+        return (
+            true,
+            format!(
+                "a USB streaming terminal for {} is declared, but no streaming alternate setting with a format",
+                dir_name(d)
+            ),
+        );
+    }
+    (
+        true,
+        streams
+            .iter()
+            .map(|s| describe_stream(s))
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+fn sample_rate(dev: &UsbDevice, hz: u32) -> (bool, String) {
+    let Some(a) = dev.audio() else {
+        return (false, absent(dev, "audio interface"));
+    };
+    let mut parts = Vec::new();
+    let mut met = true;
+    let mut any = false;
+    for d in [AudioDirection::Playback, AudioDirection::Capture] {
+        let streams = streams_of(&a, d);
+        if streams.is_empty() {
+            continue;
+        }
+        any = true;
+        match streams.iter().find(|s| s.sample_rates.contains(&hz)) {
+            Some(s) => parts.push(format!("{}: {}", dir_name(d), describe_stream(s))),
+            None => {
+                met = false;
+                let unknown: Vec<&&AudioStream> = streams
+                    .iter()
+                    .filter(|s| s.sample_rates.is_empty() && s.uac == 2)
+                    .collect();
+                if !unknown.is_empty() && unknown.len() == streams.len() {
+                    let clocks: Vec<String> = unknown
+                        .iter()
+                        .filter_map(|s| s.clock_source)
+                        .map(|c| format!("0x{c:02x}"))
+                        .collect();
+                    parts.push(format!(
+                        "{}: {hz} Hz not declared in descriptors (UAC2: rates come from the clock source's RANGE request{}, which was not recorded)",
+                        dir_name(d),
+                        if clocks.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" to clock {}", clocks.join(", "))
+                        }
+                    ));
+                } else {
+                    let mut offered: Vec<u32> = streams
+                        .iter()
+                        .flat_map(|s| s.sample_rates.iter().copied())
+                        .collect();
+                    offered.sort_unstable();
+                    offered.dedup();
+                    parts.push(format!(
+                        "{}: no stream offers {hz} Hz (offered: {} Hz)",
+                        dir_name(d),
+                        if offered.is_empty() {
+                            "none".to_string()
+                        } else {
+                            join(&offered, ", ")
+                        }
+                    ));
+                }
+            }
+        }
+    }
+    if !any {
+        return (
+            false,
+            "no audio streaming interface with a format, so no sample rate is declared".into(),
+        );
+    }
+    (met, parts.join("; "))
+}
+
+fn hid_usage(dev: &UsbDevice, u: Usage) -> (bool, String) {
+    let label = match usage_name(u) {
+        Some(n) => format!("{} ({n})", format_hid_usage(u.page, u.id)),
+        None => format_hid_usage(u.page, u.id),
+    };
+    for h in &dev.hid {
+        let Ok(r) = &h.report else { continue };
+        let place = format!(
+            "interface {} report descriptor ({}/{})",
+            h.interface, h.interface_dir, h.node
+        );
+        for f in &r.fields {
+            let (hit, how) = match &f.usage {
+                FieldUsage::Variable(v) => (*v == u, "variable"),
+                FieldUsage::Array(ranges) => (ranges.iter().any(|x| x.contains(u)), "array"),
+                FieldUsage::None => (false, ""),
+            };
+            if hit {
+                let kind = match f.kind {
+                    crate::usb::hid::ReportKind::Input => "input",
+                    crate::usb::hid::ReportKind::Output => "output",
+                    crate::usb::hid::ReportKind::Feature => "feature",
+                };
+                let report = if f.report_id == 0 {
+                    String::new()
+                } else {
+                    format!(" id {}", f.report_id)
+                };
+                return (
+                    true,
+                    format!(
+                        "{label}: {place}, {kind} report{report}, bit {} ({} x {} bit, {how})",
+                        f.bit_offset, f.count, f.bit_size
+                    ),
+                );
+            }
+        }
+        if let Some(c) = r.collections.iter().find(|c| c.usage == Some(u)) {
+            return (
+                true,
+                format!("{label}: {place}, collection at byte 0x{:x}", c.offset),
+            );
+        }
+    }
+    let declared = dev.hid_usages();
+    if dev.hid.is_empty() {
+        return (
+            false,
+            format!(
+                "{label} not declared: {}",
+                absent(dev, "HID report descriptor")
+            ),
+        );
+    }
+    (
+        false,
+        format!(
+            "{label} not declared; the report descriptors declare [{}]",
+            declared
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+}
+
+fn video_mode(dev: &UsbDevice, v: &crate::profile::requirement::VideoMode) -> (bool, String) {
+    let Some(video) = dev.video() else {
+        return (false, absent(dev, "video interface"));
+    };
+    let ok = |f: &str| {
+        v.formats.is_empty()
+            || v.formats
+                .iter()
+                .any(|x: &VideoFormat| x.name().eq_ignore_ascii_case(f))
+    };
+    let wanted = if v.formats.is_empty() {
+        "any format".to_string()
+    } else {
+        v.formats
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    let mut slower = Vec::new();
+    for f in video.formats.iter().filter(|f| ok(&f.format)) {
+        for fr in f
+            .frames
+            .iter()
+            .filter(|fr| u32::from(fr.width) == v.width && u32::from(fr.height) == v.height)
+        {
+            let best = fr.fps.iter().copied().fold(0.0f64, f64::max);
+            if best + 1e-6 >= f64::from(v.fps) {
+                return (
+                    true,
+                    format!(
+                        "{} {}x{} at {} fps (frame descriptor at byte 0x{:x}; rates {:?})",
+                        f.format, fr.width, fr.height, best, fr.offset, fr.fps
+                    ),
+                );
+            }
+            slower.push(format!("{} at most {best} fps", f.format));
+        }
+    }
+    if !slower.is_empty() {
+        return (
+            false,
+            format!(
+                "{}x{} is offered in {wanted} only below {} fps: {}",
+                v.width,
+                v.height,
+                v.fps,
+                slower.join(", ")
+            ),
+        );
+    }
+    let offered: Vec<String> = video
+        .formats
+        .iter()
+        .map(|f| {
+            let sizes: Vec<String> = f
+                .frames
+                .iter()
+                .map(|fr| format!("{}x{}", fr.width, fr.height))
+                .collect();
+            format!("{} {}", f.format, sizes.join(" "))
+        })
+        .collect();
+    (
+        false,
+        format!(
+            "no {}x{} frame in {wanted}; offered: {}",
+            v.width,
+            v.height,
+            if offered.is_empty() {
+                "no formats".to_string()
+            } else {
+                offered.join("; ")
+            }
+        ),
+    )
+}
+
+fn serial_number(dev: &UsbDevice) -> (bool, String) {
+    let index = dev.descriptors.as_ref().map(|d| d.device.i_serial);
+    let serial = dev.identity.serial.trim();
+    match (index, serial.is_empty()) {
+        (Some(0), _) => (
+            false,
+            "iSerialNumber is 0 (device descriptor byte 16): the device declares no serial number"
+                .into(),
+        ),
+        (_, true) => (
+            false,
+            format!(
+                "the serial number string is empty{}",
+                index
+                    .map(|i| format!(" (iSerialNumber {i}, device descriptor byte 16)"))
+                    .unwrap_or_default()
+            ),
+        ),
+        (Some(i), false) => (
+            true,
+            format!("iSerialNumber {i} (device descriptor byte 16): {serial:?}"),
+        ),
+        (None, false) => (
+            true,
+            format!("serial {serial:?} (sysfs serial attribute; the descriptors did not parse)"),
+        ),
+    }
 }
 
 /// Send each command on the control port and check its reply and response time.
@@ -162,4 +504,198 @@ pub fn serial(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), Str
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usb::sysfs;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> UsbDevice {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/usb")
+            .join(name);
+        sysfs::scan(&root)
+            .unwrap()
+            .into_iter()
+            .find(|d| !d.is_hub())
+            .unwrap()
+    }
+
+    fn eval(req: &str, dev: &UsbDevice) -> RequirementResult {
+        evaluate(&Requirement::parse(req).unwrap(), dev)
+    }
+
+    #[test]
+    fn speakerphone_meets_its_requirements_with_descriptor_evidence() {
+        let d = fixture("speakerphone-uac1");
+        let r = eval("audio-playback", &d);
+        assert!(r.met, "{r:?}");
+        assert!(
+            r.evidence.starts_with(
+                "interface 1 alt 1: UAC1 format type I, 1 ch, 16 bit, 48000/16000 Hz (format descriptor at byte 0x"
+            ),
+            "{}",
+            r.evidence
+        );
+        let r = eval("sample-rate:48000", &d);
+        assert!(r.met, "{r:?}");
+        assert!(
+            r.evidence.contains("playback: interface 1 alt 1"),
+            "{}",
+            r.evidence
+        );
+        assert!(
+            r.evidence.contains("capture: interface 2 alt 1"),
+            "{}",
+            r.evidence
+        );
+        let r = eval("hid-hook-switch", &d);
+        assert!(r.met, "{r:?}");
+        assert!(
+            r.evidence.contains("0x0b:0x20 (hook-switch): interface 3")
+                && r.evidence.contains("input report id 1, bit 0"),
+            "{}",
+            r.evidence
+        );
+        let r = eval("hid-mute-led", &d);
+        assert!(r.met && r.evidence.contains("output report id 2"), "{r:?}");
+        let r = eval("serial-number", &d);
+        assert!(r.met && r.evidence.contains("\"SP100-0001234\""), "{r:?}");
+        let r = eval("sample-rate:44100", &d);
+        assert!(!r.met);
+        assert!(
+            r.evidence
+                .contains("playback: no stream offers 44100 Hz (offered: 16000, 48000 Hz)"),
+            "{}",
+            r.evidence
+        );
+    }
+
+    #[test]
+    fn a_dongle_without_hid_fails_the_hid_requirements() {
+        let d = fixture("dongle-uac1");
+        let r = eval("hid-hook-switch", &d);
+        assert!(!r.met);
+        assert!(
+            r.evidence.contains(
+                "0x0b:0x20 (hook-switch) not declared: the device has no HID report descriptor"
+            ),
+            "{}",
+            r.evidence
+        );
+        // Its capture is a continuous range.
+        let r = eval("sample-rate:16000", &d);
+        assert!(!r.met, "playback lists only 44100/48000: {r:?}");
+        let r = eval("audio-capture", &d);
+        assert!(
+            r.met && r.evidence.contains("continuous 8000..48000 Hz"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn uac2_rates_come_from_the_recorded_clock_or_are_not_declared() {
+        let mut d = fixture("headset-uac2");
+        let r = eval("sample-rate:16000", &d);
+        assert!(r.met, "{r:?}");
+        assert!(
+            r.evidence.contains("recorded from clock 0x10"),
+            "{}",
+            r.evidence
+        );
+        d.uac2_clock_rates.clear();
+        let r = eval("sample-rate:16000", &d);
+        assert!(!r.met);
+        assert!(
+            r.evidence.contains(
+                "16000 Hz not declared in descriptors (UAC2: rates come from the clock source's RANGE request to clock 0x10"
+            ),
+            "{}",
+            r.evidence
+        );
+    }
+
+    #[test]
+    fn camera_modes() {
+        let d = fixture("camera-uvc");
+        let r = eval("video-mode:1920x1080@30:MJPEG,H264", &d);
+        assert!(r.met, "{r:?}");
+        assert!(
+            r.evidence
+                .starts_with("MJPEG 1920x1080 at 30 fps (frame descriptor at byte 0x"),
+            "{}",
+            r.evidence
+        );
+        let r = eval("video-mode:1920x1080@60:MJPEG,H264", &d);
+        assert!(!r.met);
+        assert!(
+            r.evidence
+                .contains("1920x1080 is offered in MJPEG or H264 only below 60 fps"),
+            "{}",
+            r.evidence
+        );
+        let r = eval("video-mode:3840x2160@30", &d);
+        assert!(
+            !r.met
+                && r.evidence
+                    .starts_with("no 3840x2160 frame in any format; offered: MJPEG 1920x1080"),
+            "{r:?}"
+        );
+        let r = eval("audio-playback", &d);
+        assert!(
+            !r.met
+                && r.evidence
+                    .contains("no audio interface (its interface classes: video)"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn malformed_and_serial_less_devices_say_why() {
+        let d = fixture("malformed-loop");
+        let r = eval("audio-playback", &d);
+        assert!(!r.met);
+        assert!(
+            r.evidence
+                .contains("the descriptors do not parse (at byte 107"),
+            "{}",
+            r.evidence
+        );
+        let mut d = fixture("speakerphone-uac1");
+        d.identity.serial.clear();
+        let r = eval("serial-number", &d);
+        assert!(
+            !r.met && r.evidence.contains("serial number string is empty"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn profiles_match_by_class_and_requirements() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let load = |id: &str| Profile::load(&dir.join(format!("{id}.toml"))).unwrap();
+        let (sp, hs, cam, rs) = (
+            load("speakerphone"),
+            load("headset"),
+            load("camera"),
+            load("room-system"),
+        );
+        let spk = fixture("speakerphone-uac1");
+        assert!(profile_match(&sp, &spk).is_ok());
+        assert!(profile_match(&cam, &spk)
+            .unwrap_err()
+            .contains("a camera needs"));
+        assert!(profile_match(&rs, &spk).is_err());
+        let dongle = fixture("dongle-uac1");
+        let e = profile_match(&sp, &dongle).unwrap_err();
+        assert!(e.starts_with("hid-hook-switch:"), "{e}");
+        assert!(profile_match(&hs, &fixture("headset-uac2")).is_ok());
+        assert!(profile_match(&cam, &fixture("camera-uvc")).is_ok());
+        let bar = fixture("videobar");
+        assert!(profile_match(&rs, &bar).is_ok());
+        let e = profile_match(&sp, &fixture("speakerphone-nomute")).unwrap_err();
+        assert!(e.starts_with("hid-phone-mute:"), "{e}");
+    }
 }

@@ -251,7 +251,7 @@ async fn run_steps(
         raw.extend(report::write_files(dir, &m.raw).map_err(|e| {
             Error::Harness(format!("cannot write raw data of step {}: {e}", step.id))
         })?);
-        let rec = report::step_record(
+        let mut rec = report::step_record(
             step,
             &m,
             ending,
@@ -259,6 +259,14 @@ async fn run_steps(
             wall.of(station.clock.now()),
             raw,
         );
+        // A DUT that vanished during the step ends it (and the run) in ERROR,
+        // whatever the step made of its data; what it gathered is kept.
+        if let Some(Err(e)) = station.dut.presence.as_ref().map(|p| p.check()) {
+            if rec.outcome != report::StepOutcome::Error {
+                rec.outcome = report::StepOutcome::Error;
+                rec.reason = Some(format!("during step {}: {e}", step.id));
+            }
+        }
         tracing::info!(step = %step.id, outcome = rec.outcome.name(), reason = ?rec.reason, "step finished");
         csv_rows.extend(report::csv_rows(step, &m.shots, &|t| wall.of(t)));
         if abort.load(Ordering::Relaxed) {

@@ -3,14 +3,16 @@
 //! Owns the traits a measurement drives — [`Rig`], [`AudioPath`], [`Camera`],
 //! [`HidInput`], [`ControlPort`] — the device identity, device specs
 //! (`sim[:CLASS]`, `usb:VID:PID[:SERIAL]`, `serial:PATH`), the clock
-//! synchronisation with the rig ([`sync`]), and opening a station. Real and
-//! simulated implementations are equals behind the same traits. It measures
-//! nothing and judges nothing.
+//! synchronisation with the rig ([`sync`]), finding a USB DUT by its spec
+//! and watching that it stays attached ([`usb_dut`]), and opening a station.
+//! Real and simulated implementations are equals behind the same traits. It
+//! measures nothing and judges nothing.
 
 pub mod rig;
 pub mod serial_rig;
 pub mod sim;
 pub mod sync;
+pub mod usb_dut;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use serde::Serialize;
 use crate::profile::DeviceClass;
 use crate::sampling::BlockSource;
 use crate::time::{HostClock, HostTime, RigTime};
+use crate::usb::descriptors::AudioDirection;
+use crate::usb::sysfs::UsbDevice;
 use crate::{Error, Result};
 
 /// A failure of a station part while a measurement drives it.
@@ -183,6 +187,48 @@ pub struct VideoMode {
     pub fps: f64,
 }
 
+impl Capabilities {
+    /// What the parsed descriptors say: audio directions and the rates of
+    /// each direction's streams, every HID usage of the report descriptors,
+    /// and every video format, frame size and frame rate. `serial_port` is
+    /// not a USB fact and stays false.
+    pub fn from_usb(dev: &UsbDevice) -> Capabilities {
+        let mut c = Capabilities::default();
+        if let Some(a) = dev.audio() {
+            c.audio_playback = a.playback;
+            c.audio_capture = a.capture;
+            for s in &a.streams {
+                let rates = match s.direction {
+                    Some(AudioDirection::Playback) => &mut c.playback_rates,
+                    Some(AudioDirection::Capture) => &mut c.capture_rates,
+                    None => continue,
+                };
+                rates.extend(s.sample_rates.iter().copied());
+            }
+            c.playback_rates.sort_unstable();
+            c.playback_rates.dedup();
+            c.capture_rates.sort_unstable();
+            c.capture_rates.dedup();
+        }
+        c.hid_usages = dev.hid_usages().iter().map(|u| (u.page, u.id)).collect();
+        if let Some(v) = dev.video() {
+            for f in &v.formats {
+                for fr in &f.frames {
+                    for fps in &fr.fps {
+                        c.video_modes.push(VideoMode {
+                            format: f.format.clone(),
+                            width: fr.width.into(),
+                            height: fr.height.into(),
+                            fps: *fps,
+                        });
+                    }
+                }
+            }
+        }
+        c
+    }
+}
+
 /// Who the DUT is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeviceIdentity {
@@ -197,9 +243,44 @@ pub struct DeviceIdentity {
     pub firmware: String,
     pub manufacturer: String,
     pub product: String,
+    /// SHA-256 of the raw descriptors (lowercase hex); empty when none were read.
+    pub descriptors_sha256: String,
     pub simulated: bool,
     #[serde(skip)]
     pub capabilities: Capabilities,
+    /// The parsed USB device the identity was read from (its sysfs snapshot
+    /// for a simulated DUT); the USB conformance step judges it.
+    #[serde(skip)]
+    pub usb: Option<Arc<UsbDevice>>,
+}
+
+impl DeviceIdentity {
+    /// The identity a USB device gives: vid, pid, serial, firmware,
+    /// manufacturer, product and descriptor digest, with its capabilities.
+    pub fn from_usb(spec: &str, class: DeviceClass, dev: Arc<UsbDevice>, simulated: bool) -> Self {
+        let i = &dev.identity;
+        DeviceIdentity {
+            spec: spec.to_string(),
+            class,
+            vid: i.vid.clone(),
+            pid: i.pid.clone(),
+            serial: i.serial.clone(),
+            firmware: i.firmware.clone(),
+            manufacturer: i.manufacturer.clone(),
+            product: i.product.clone(),
+            descriptors_sha256: i.descriptors_sha256.clone(),
+            simulated,
+            capabilities: Capabilities::from_usb(&dev),
+            usb: Some(dev),
+        }
+    }
+}
+
+/// Whether the DUT is still attached (through the source it was found in,
+/// e.g. its sysfs directory: [`usb_dut::SysfsWatch`]).
+pub trait Presence: Send {
+    /// `Err(Disconnected)` naming the device once it has vanished.
+    fn check(&self) -> StationResult<()>;
 }
 
 /// The DUT's interfaces. A device has only those of its class.
@@ -209,6 +290,9 @@ pub struct Dut {
     pub camera: Option<Box<dyn Camera>>,
     pub hid: Option<Box<dyn HidInput>>,
     pub control: Option<Box<dyn ControlPort>>,
+    /// Watches that the device stays attached; the run checks it around
+    /// each step (a simulated DUT reports its unplugging through its I/O).
+    pub presence: Option<Box<dyn Presence>>,
 }
 
 /// A station ready to run: the clock, the rig and the DUT.
@@ -300,9 +384,20 @@ pub fn open(
                     "--scenario applies only to simulated devices (--device sim[:CLASS])".into(),
                 ));
             }
-            Err(Error::Device(format!(
-                "no USB device matches {spec_text} (looked for {vid:04x}:{pid:04x}{}); `certlab devices` lists what is attached",
-                serial.map(|s| format!(" with serial {s:?}")).unwrap_or_default()
+            let root = usb_dut::sysfs_root();
+            let dev = usb_dut::find(&root, vid, pid, serial.as_deref(), spec_text)?;
+            let i = &dev.identity;
+            Err(Error::NotImplemented(format!(
+                "--device {spec_text}: found {}:{} {} {} (serial {:?}, firmware {}, sysfs {}, classes: {}), \
+                 but driving a real USB device's audio, video and HID streams",
+                i.vid,
+                i.pid,
+                i.manufacturer,
+                i.product,
+                i.serial,
+                i.firmware,
+                dev.name,
+                dev.classes().join(", ")
             )))
         }
         DeviceSpec::Serial(path) => {

@@ -572,6 +572,17 @@ pub struct AudioStream {
     /// A UAC1 continuous range (min, max), when that is how rates are given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub continuous_range: Option<(u32, u32)>,
+    /// UAC2: the clock entity (the terminal's bCSourceID) whose recorded
+    /// rates (`uac2_clock_rates`, docs/usb.md) gave `sample_rates`; absent
+    /// when the rates come from the descriptors themselves, or are unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rates_from_clock: Option<u8>,
+    /// UAC2: the clock entity the stream's terminal names, if any.
+    #[serde(skip)]
+    pub clock_source: Option<u8>,
+    /// Byte offset of the format type descriptor (for evidence).
+    #[serde(skip)]
+    pub format_offset: usize,
 }
 
 /// What a device offers as audio.
@@ -592,6 +603,9 @@ pub struct VideoFrameSummary {
     pub width: u16,
     pub height: u16,
     pub fps: Vec<f64>,
+    /// Byte offset of the frame descriptor (for evidence).
+    #[serde(skip)]
+    pub offset: usize,
 }
 
 /// One video format and its frames.
@@ -652,6 +666,16 @@ impl Descriptors {
 
     /// The audio summary, or `None` without an audio interface.
     pub fn audio(&self) -> Option<AudioSummary> {
+        self.audio_with_clock_rates(&BTreeMap::new())
+    }
+
+    /// The audio summary, with the sample rates of UAC2 clock entities
+    /// (clock id → rates) as recorded outside the descriptors: a UAC2
+    /// stream whose terminal names one of these clocks takes its rates.
+    pub fn audio_with_clock_rates(
+        &self,
+        clock_rates: &BTreeMap<u8, Vec<u32>>,
+    ) -> Option<AudioSummary> {
         let mut uac = 0u8;
         let mut playback = false;
         let mut capture = false;
@@ -706,16 +730,20 @@ impl Descriptors {
                             general_channels = *channels;
                         }
                         ClassDescriptor::Audio(AudioDescriptor::FormatTypeI {
+                            offset,
                             channels,
                             subframe_size,
                             bit_resolution,
                             rates,
-                            ..
-                        }) => format = Some((*channels, *subframe_size, *bit_resolution, rates)),
+                        }) => {
+                            format =
+                                Some((*channels, *subframe_size, *bit_resolution, rates, *offset))
+                        }
                         _ => {}
                     }
                 }
-                let Some((channels, subframe_size, bit_resolution, srates)) = format else {
+                let Some((channels, subframe_size, bit_resolution, srates, format_offset)) = format
+                else {
                     continue;
                 };
                 let by_terminal = link.and_then(|l| {
@@ -738,6 +766,12 @@ impl Descriptors {
                     Some(AudioDirection::Capture) => capture = true,
                     None => {}
                 }
+                let clock_source = link.and_then(|l| {
+                    index
+                        .owner(a.interface)
+                        .and_then(|ac| index.clocks.get(&(ac, l)).copied())
+                });
+                let mut rates_from_clock = None;
                 let (list, range) = match srates {
                     SampleRates::Discrete(v) => (v.clone(), None),
                     SampleRates::Continuous { min, max } => {
@@ -748,7 +782,16 @@ impl Descriptors {
                         }
                         (v, Some((*min, *max)))
                     }
-                    SampleRates::Unknown => (Vec::new(), None),
+                    SampleRates::Unknown => match clock_source.and_then(|c| clock_rates.get(&c)) {
+                        Some(v) => {
+                            rates_from_clock = clock_source;
+                            let mut v = v.clone();
+                            v.sort_unstable();
+                            v.dedup();
+                            (v, None)
+                        }
+                        None => (Vec::new(), None),
+                    },
                 };
                 rates.extend(list.iter().copied());
                 streams.push(AudioStream {
@@ -761,6 +804,9 @@ impl Descriptors {
                     bit_resolution,
                     sample_rates: list,
                     continuous_range: range,
+                    rates_from_clock,
+                    clock_source,
+                    format_offset,
                 });
             }
         }
@@ -796,6 +842,7 @@ impl Descriptors {
                                 width: fr.width,
                                 height: fr.height,
                                 fps: fr.fps(),
+                                offset: fr.offset,
                             })
                             .collect(),
                     });
@@ -846,6 +893,8 @@ struct AudioIndex {
     by_iad: BTreeMap<u8, usize>,
     /// (AC index, terminal id) → direction (first terminal with the id wins).
     terminals: BTreeMap<(usize, u8), Option<AudioDirection>>,
+    /// (AC index, terminal id) → UAC2 bCSourceID (first terminal wins).
+    clocks: BTreeMap<(usize, u8), u8>,
 }
 
 impl AudioIndex {
@@ -853,10 +902,11 @@ impl AudioIndex {
         let mut listed = BTreeMap::new();
         let mut by_number = BTreeMap::new();
         let mut terminals = BTreeMap::new();
+        let mut clocks = BTreeMap::new();
         for (k, ac) in acs.iter().enumerate() {
             by_number.entry(ac.interface).or_insert(k);
             for d in &ac.class_info {
-                let (id, dir) = match d {
+                let (id, dir, clock) = match d {
                     ClassDescriptor::Audio(AudioDescriptor::Header {
                         stream_interfaces, ..
                     }) => {
@@ -871,24 +921,31 @@ impl AudioIndex {
                     ClassDescriptor::Audio(AudioDescriptor::InputTerminal {
                         id,
                         terminal_type,
+                        clock_source,
                         ..
                     }) => (
                         *id,
                         (*terminal_type == TERMINAL_USB_STREAMING)
                             .then_some(AudioDirection::Playback),
+                        *clock_source,
                     ),
                     ClassDescriptor::Audio(AudioDescriptor::OutputTerminal {
                         id,
                         terminal_type,
+                        clock_source,
                         ..
                     }) => (
                         *id,
                         (*terminal_type == TERMINAL_USB_STREAMING)
                             .then_some(AudioDirection::Capture),
+                        *clock_source,
                     ),
                     _ => continue,
                 };
                 terminals.entry((k, id)).or_insert(dir);
+                if let Some(c) = clock {
+                    clocks.entry((k, id)).or_insert(c);
+                }
             }
         }
         let mut by_iad = BTreeMap::new();
@@ -909,6 +966,7 @@ impl AudioIndex {
             by_number,
             by_iad,
             terminals,
+            clocks,
         }
     }
 

@@ -28,15 +28,47 @@ use super::hid::{self, HidError, ReportDescriptor, Usage, NAMED_USAGES};
 /// Where sysfs lives on a live system.
 pub const DEFAULT_ROOT: &str = "/sys";
 
-/// The device attribute files read and written, in this order.
-pub const ATTRIBUTES: [&str; 6] = [
+/// The device attribute files read and written, in this order. The last,
+/// `uac2_clock_rates`, is not a kernel attribute but a certlab snapshot
+/// extension: the sample rates a lab recorded from a UAC2 device's clock
+/// entities (their sampling-frequency RANGE replies), one line per clock,
+/// `<clock id> <rate> <rate> ...` (id in decimal or `0x` hex). UAC2
+/// descriptors do not carry rates; see docs/usb.md.
+pub const ATTRIBUTES: [&str; 7] = [
     "idVendor",
     "idProduct",
     "bcdDevice",
     "manufacturer",
     "product",
     "serial",
+    CLOCK_RATES_FILE,
 ];
+
+/// The snapshot file with recorded UAC2 clock rates (see [`ATTRIBUTES`]).
+pub const CLOCK_RATES_FILE: &str = "uac2_clock_rates";
+
+/// Parse `uac2_clock_rates`: `<clock id> <rate> <rate> ...` per line.
+pub fn parse_clock_rates(text: &str) -> Result<BTreeMap<u8, Vec<u32>>, String> {
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let mut words = line.split_whitespace();
+        let Some(id) = words.next() else { continue };
+        let id = match id.strip_prefix("0x").or_else(|| id.strip_prefix("0X")) {
+            Some(h) => u8::from_str_radix(h, 16).ok(),
+            None => id.parse::<u8>().ok(),
+        }
+        .ok_or_else(|| format!("line {}: clock id {id:?} is not a byte", n + 1))?;
+        let mut rates = Vec::new();
+        for r in words {
+            match r.parse::<u32>() {
+                Ok(hz) if (1..=1_000_000).contains(&hz) => rates.push(hz),
+                _ => return Err(format!("line {}: {r:?} is not a sample rate in Hz", n + 1)),
+            }
+        }
+        out.insert(id, rates);
+    }
+    Ok(out)
+}
 
 /// Largest `descriptors` file read.
 pub const MAX_DESCRIPTORS_BYTES: u64 = 1 << 20;
@@ -88,6 +120,9 @@ pub struct UsbDevice {
     pub descriptors: Option<Descriptors>,
     pub descriptor_error: Option<ParseError>,
     pub hid: Vec<HidInterface>,
+    /// UAC2 clock id → sample rates, from the snapshot's `uac2_clock_rates`
+    /// (empty on a live system: certlab does not send RANGE requests yet).
+    pub uac2_clock_rates: BTreeMap<u8, Vec<u32>>,
     /// Everything that went wrong, as text naming the file and byte offset.
     pub errors: Vec<String>,
     /// Recoverable oddities, as text.
@@ -267,6 +302,13 @@ fn build(
         None => (None, None),
     };
     let attr = |k: &str| attributes.get(k).cloned().unwrap_or_default();
+    let uac2_clock_rates = match attributes.get(CLOCK_RATES_FILE) {
+        None => BTreeMap::new(),
+        Some(t) => parse_clock_rates(t).unwrap_or_else(|e| {
+            errors.push(format!("{CLOCK_RATES_FILE}: {e}"));
+            BTreeMap::new()
+        }),
+    };
     // vid, pid, firmware: the attribute files, else the device descriptor.
     let mut pick = |key: &str, from_desc: Option<u16>| -> Option<u16> {
         let from_attr = attributes.get(key).map(|s| (s.clone(), hex4(s)));
@@ -346,6 +388,7 @@ fn build(
         descriptors,
         descriptor_error,
         hid,
+        uac2_clock_rates,
         errors,
         warnings,
     }
@@ -425,8 +468,11 @@ impl UsbDevice {
             .unwrap_or(false)
     }
 
+    /// The audio summary; UAC2 streams take the recorded clock rates.
     pub fn audio(&self) -> Option<AudioSummary> {
-        self.descriptors.as_ref().and_then(|d| d.audio())
+        self.descriptors
+            .as_ref()
+            .and_then(|d| d.audio_with_clock_rates(&self.uac2_clock_rates))
     }
 
     pub fn video(&self) -> Option<VideoSummary> {

@@ -110,6 +110,7 @@ pub fn open(
                 world: world.clone(),
             }) as Box<dyn ControlPort>
         }),
+        presence: None,
     };
     let rig = match rig_port {
         Some(port) => crate::station::serial_rig::open_port(port, clock)?,
@@ -303,6 +304,12 @@ impl Rig for PtyRig {
 
 fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {
     let c = &sc.capabilities;
+    if let Some(dev) = &sc.usb_device {
+        // The descriptors are the identity; the control port is not a USB fact.
+        let mut id = DeviceIdentity::from_usb(spec, sc.class, dev.clone(), true);
+        id.capabilities.serial_port = c.serial_port;
+        return id;
+    }
     DeviceIdentity {
         spec: spec.to_string(),
         class: sc.class,
@@ -335,6 +342,8 @@ fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {
                 .collect(),
             serial_port: c.serial_port,
         },
+        descriptors_sha256: String::new(),
+        usb: None,
     }
 }
 

@@ -1,10 +1,18 @@
 //! Scenario files: what a simulated station is like (fixtures/sim/*.toml).
+//!
+//! Owns the scenario schema and loading it, including resolving the DUT's
+//! identity from the USB snapshot it names (`[identity] usb = "<fixture>"`,
+//! read from `fixtures/usb/<fixture>` through [`crate::usb::sysfs`]): the
+//! descriptors then give vid, pid, serial, firmware, strings and the
+//! audio, HID and video capabilities. It must not simulate anything itself.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::profile::DeviceClass;
+use crate::usb::sysfs::{self, UsbDevice};
 use crate::{Error, Result};
 
 /// A simulated station: the DUT's identity and behaviour, the rig, and faults.
@@ -35,14 +43,20 @@ pub struct Scenario {
     pub control: ControlSpec,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// The USB device `identity.usb` names, parsed (set by [`Scenario::load`]).
+    #[serde(skip)]
+    pub usb_device: Option<Arc<UsbDevice>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Who the simulated DUT is: either `usb`, the name of a USB snapshot under
+/// `fixtures/usb/` whose one device (root hubs aside) gives everything, or
+/// the strings written out (then the capabilities are hand-written too).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Identity {
+    pub usb: Option<String>,
     pub vid: String,
     pub pid: String,
-    #[serde(default)]
     pub serial: String,
     pub firmware: String,
     pub manufacturer: String,
@@ -324,12 +338,104 @@ impl Scenario {
         let text = String::from_utf8(bytes.clone()).map_err(|_| {
             Error::BadInput(format!("scenario {} is not UTF-8 text", path.display()))
         })?;
-        let s: Scenario = toml::from_str(&text)
+        let mut s: Scenario = toml::from_str(&text)
+            .map_err(|e| Error::BadInput(format!("scenario {}: {e}", path.display())))?;
+        s.resolve_usb()
             .map_err(|e| Error::BadInput(format!("scenario {}: {e}", path.display())))?;
         s.validate()
             .map_err(|e| Error::BadInput(format!("scenario {}: {e}", path.display())))?;
         use sha2::Digest;
         Ok((s, hex::encode(sha2::Sha256::digest(&bytes))))
+    }
+
+    /// With `identity.usb`, read that snapshot and take the identity and the
+    /// audio, HID and video capabilities from its device's descriptors.
+    fn resolve_usb(&mut self) -> std::result::Result<(), String> {
+        let Some(name) = self.identity.usb.clone() else {
+            return Ok(());
+        };
+        let id = &self.identity;
+        for (k, v) in [
+            ("vid", &id.vid),
+            ("pid", &id.pid),
+            ("serial", &id.serial),
+            ("firmware", &id.firmware),
+            ("manufacturer", &id.manufacturer),
+            ("product", &id.product),
+        ] {
+            if !v.is_empty() {
+                return Err(format!(
+                    "identity.{k} is given, but identity.usb = {name:?} already says who the device is; remove identity.{k}"
+                ));
+            }
+        }
+        let c = &self.capabilities;
+        for (k, given) in [
+            ("audio_playback", c.audio_playback),
+            ("audio_capture", c.audio_capture),
+            ("playback_rates", !c.playback_rates.is_empty()),
+            ("capture_rates", !c.capture_rates.is_empty()),
+            ("hid_usages", !c.hid_usages.is_empty()),
+            ("video_modes", !c.video_modes.is_empty()),
+        ] {
+            if given {
+                return Err(format!(
+                    "capabilities.{k} is given, but the descriptors of identity.usb = {name:?} say what the device offers; remove it"
+                ));
+            }
+        }
+        let safe = !name.is_empty()
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+        if !safe {
+            return Err(format!(
+                "identity.usb = {name:?} must be the name of a snapshot directory under fixtures/usb/"
+            ));
+        }
+        let root = super::fixtures_dir().join("usb").join(&name);
+        let devices = sysfs::scan(&root).map_err(|e| format!("identity.usb = {name:?}: {e}"))?;
+        let mut devices: Vec<UsbDevice> = devices.into_iter().filter(|d| !d.is_hub()).collect();
+        if devices.len() != 1 {
+            return Err(format!(
+                "identity.usb = {name:?}: {} holds {} devices besides root hubs; a DUT identity needs exactly one",
+                root.display(),
+                devices.len()
+            ));
+        }
+        let dev = devices.remove(0);
+        let i = &dev.identity;
+        self.identity.vid = i.vid.clone();
+        self.identity.pid = i.pid.clone();
+        self.identity.serial = i.serial.clone();
+        self.identity.firmware = i.firmware.clone();
+        self.identity.manufacturer = i.manufacturer.clone();
+        self.identity.product = i.product.clone();
+        let caps = crate::station::Capabilities::from_usb(&dev);
+        self.capabilities = CapabilitiesSpec {
+            audio_playback: caps.audio_playback,
+            audio_capture: caps.audio_capture,
+            playback_rates: caps.playback_rates,
+            capture_rates: caps.capture_rates,
+            hid_usages: caps
+                .hid_usages
+                .iter()
+                .map(|(p, u)| crate::profile::requirement::format_hid_usage(*p, *u))
+                .collect(),
+            video_modes: caps
+                .video_modes
+                .into_iter()
+                .map(|m| VideoModeSpec {
+                    format: m.format,
+                    width: m.width,
+                    height: m.height,
+                    fps: m.fps,
+                })
+                .collect(),
+            serial_port: self.capabilities.serial_port,
+        };
+        self.usb_device = Some(Arc::new(dev));
+        Ok(())
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
