@@ -1,19 +1,21 @@
 //! `certlab devices`: what is attached to this host.
 //!
 //! Owns listing the USB devices of a sysfs root (through
-//! [`crate::usb::sysfs`]), the serial ports (serialport) and the simulated
-//! classes, printing them (human or the JSON of docs/usb.md, plus each
+//! [`crate::usb::sysfs`], or through [`crate::usb::libusb`] on a host
+//! without sysfs when no root was given), the serial ports (serialport) and
+//! the simulated classes, printing them (human or the JSON of docs/usb.md, plus each
 //! device's matching shipped profiles), and `--snapshot DIR`. It parses no
 //! descriptors and evaluates no requirement itself: matching a profile is
 //! [`crate::measure::conformance::profile_match`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::measure::conformance::{class_fits, profile_match};
 use crate::profile::Profile;
 use crate::usb::descriptors::{AudioDirection, Descriptors};
+use crate::usb::libusb;
 use crate::usb::sysfs::{self, ScanError, UsbDevice};
 use crate::{Error, ExitStatus, Result};
 
@@ -25,6 +27,8 @@ struct SerialPort {
 
 #[derive(Serialize)]
 struct Listing {
+    /// Where `usb` came from: "sysfs", "libusb", or null (no USB stack).
+    usb_source: Option<&'static str>,
     usb: Vec<serde_json::Value>,
     serial: Vec<SerialPort>,
     simulated: Vec<String>,
@@ -85,30 +89,81 @@ fn matching(profiles: &[Profile], d: &UsbDevice) -> Vec<String> {
         .collect()
 }
 
-pub fn run(json: bool, root: &Path, snapshot: Option<&Path>) -> Result<ExitStatus> {
+/// Where the USB devices were listed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    /// `ROOT/bus/usb/devices`.
+    Sysfs(PathBuf),
+    /// libusb, because there is no sysfs and no `--sysfs` was given.
+    Libusb,
+    /// No USB stack: nothing to list.
+    None,
+}
+
+impl Source {
+    fn json(&self) -> Option<&'static str> {
+        match self {
+            Source::Sysfs(_) => Some("sysfs"),
+            Source::Libusb => Some("libusb"),
+            Source::None => None,
+        }
+    }
+}
+
+/// All USB devices, hubs included: sysfs first (it needs no device
+/// opening); when `ROOT/bus/usb/devices` does not exist and ROOT was not
+/// given (`explicit` false), libusb. A root given explicitly is exactly what
+/// is listed (a lab replaying a snapshot wants that snapshot, never this
+/// host's devices). No USB stack is a note, never an error.
+fn list_usb(
+    root: &Path,
+    explicit: bool,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<UsbDevice>, Source)> {
+    let dir = match sysfs::scan(root) {
+        Ok(all) => return Ok((all, Source::Sysfs(sysfs::devices_dir(root)))),
+        Err(ScanError::NoUsbStack(dir)) => dir,
+        Err(e) => return Err(Error::Device(format!("cannot list USB devices: {e}"))),
+    };
+    if explicit {
+        notes.push(format!(
+            "no USB stack: {} does not exist, so no USB device can be listed (--sysfs was given, so libusb is not asked)",
+            dir.display()
+        ));
+        return Ok((Vec::new(), Source::None));
+    }
+    let why = match libusb::scan() {
+        Ok(all) if !all.is_empty() => {
+            notes.push(format!(
+                "listed through libusb (no sysfs: {} does not exist); strings, descriptors and report descriptors need each device opened",
+                dir.display()
+            ));
+            return Ok((all, Source::Libusb));
+        }
+        Ok(_) => "libusb lists no device".to_string(),
+        Err(e) => e.to_string(),
+    };
+    notes.push(format!(
+        "no USB stack: {} does not exist and {why}, so no USB device can be listed (this host has no USB support, or it is a container)",
+        dir.display()
+    ));
+    Ok((Vec::new(), Source::None))
+}
+
+pub fn run(json: bool, sysfs_root: Option<&Path>, snapshot: Option<&Path>) -> Result<ExitStatus> {
     if let Some(dir) = snapshot {
         check_snapshot_dir(dir)?;
     }
+    let root = sysfs_root.unwrap_or(Path::new(sysfs::DEFAULT_ROOT));
     let mut notes = Vec::new();
-    let devices: Vec<UsbDevice> = match sysfs::scan(root) {
-        Ok(all) => {
-            let hubs = all.iter().filter(|d| d.is_hub()).count();
-            if hubs > 0 {
-                notes.push(format!(
-                    "{hubs} USB hub(s) (root hubs included) not listed: a hub is never a device under test"
-                ));
-            }
-            all.into_iter().filter(|d| !d.is_hub()).collect()
-        }
-        Err(ScanError::NoUsbStack(dir)) => {
-            notes.push(format!(
-                "no USB stack: {} does not exist, so no USB device can be listed (this host has no USB support, or it is a container)",
-                dir.display()
-            ));
-            Vec::new()
-        }
-        Err(e) => return Err(Error::Device(format!("cannot list USB devices: {e}"))),
-    };
+    let (all, source) = list_usb(root, sysfs_root.is_some(), &mut notes)?;
+    let hubs = all.iter().filter(|d| d.is_hub()).count();
+    if hubs > 0 {
+        notes.push(format!(
+            "{hubs} USB hub(s) (root hubs included) not listed: a hub is never a device under test"
+        ));
+    }
+    let devices: Vec<UsbDevice> = all.into_iter().filter(|d| !d.is_hub()).collect();
     let mut profiles = Vec::new();
     for p in crate::profile::shipped() {
         match p {
@@ -118,7 +173,7 @@ pub fn run(json: bool, root: &Path, snapshot: Option<&Path>) -> Result<ExitStatu
     }
     let matches: Vec<Vec<String>> = devices.iter().map(|d| matching(&profiles, d)).collect();
     if let Some(dir) = snapshot {
-        if devices.is_empty() && !sysfs::devices_dir(root).is_dir() {
+        if source == Source::None {
             notes.push(format!(
                 "no snapshot written to {}: there is no USB stack to snapshot",
                 dir.display()
@@ -156,6 +211,7 @@ pub fn run(json: bool, root: &Path, snapshot: Option<&Path>) -> Result<ExitStatu
             })
             .collect();
         let listing = Listing {
+            usb_source: source.json(),
             usb,
             serial,
             simulated,
@@ -167,7 +223,11 @@ pub fn run(json: bool, root: &Path, snapshot: Option<&Path>) -> Result<ExitStatu
         );
         return Ok(ExitStatus::Ok);
     }
-    println!("USB devices ({}):", sysfs::devices_dir(root).display());
+    match &source {
+        Source::Sysfs(dir) => println!("USB devices ({}):", dir.display()),
+        Source::Libusb => println!("USB devices (libusb):"),
+        Source::None => println!("USB devices ({}):", sysfs::devices_dir(root).display()),
+    }
     if devices.is_empty() {
         println!("  (none)");
     }

@@ -68,9 +68,11 @@ Examples:
         /// (the USB devices' form is a stable interface, docs/usb.md).
         #[arg(long)]
         json: bool,
-        /// Read USB devices from this sysfs root instead of /sys (e.g. a snapshot).
-        #[arg(long, value_name = "ROOT", default_value = "/sys")]
-        sysfs: PathBuf,
+        /// Read USB devices from this sysfs root instead of /sys (e.g. a
+        /// snapshot). Without it, a host without /sys/bus/usb is listed
+        /// through libusb; with it, never.
+        #[arg(long, value_name = "ROOT")]
+        sysfs: Option<PathBuf>,
         /// Also write a sysfs-shaped snapshot of the listed USB devices to DIR
         /// (a new or empty directory), replayable with --sysfs DIR.
         #[arg(long, value_name = "DIR")]
@@ -236,7 +238,7 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
             json,
             sysfs,
             snapshot,
-        } => devices::run(json, &sysfs, snapshot.as_deref()),
+        } => devices::run(json, sysfs.as_deref(), snapshot.as_deref()),
         Command::Analyze(AnalyzeCmd::Audio {
             stimulus,
             capture,

@@ -10,8 +10,9 @@
 //! directory in tests. It also writes the same shape back
 //! ([`write_snapshot`]) for `certlab devices --snapshot DIR`.
 //!
-//! This is the only file of the `usb` module that does I/O, and the only I/O
-//! it does is reading and writing these files. It judges nothing.
+//! This is the only file of the `usb` module that touches sysfs (the other
+//! one doing I/O is [`super::libusb`], which talks to devices), and the only
+//! I/O it does is reading and writing these files. It judges nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -460,12 +461,17 @@ impl UsbDevice {
             .unwrap_or_default()
     }
 
-    /// A hub (class 9), e.g. a root hub.
+    /// A hub (class 9), e.g. a root hub: by its device descriptor, else (a
+    /// device listed through libusb without its descriptors) by a
+    /// `bDeviceClass` attribute.
     pub fn is_hub(&self) -> bool {
-        self.descriptors
-            .as_ref()
-            .map(|d| d.device.class == 0x09)
-            .unwrap_or(false)
+        match &self.descriptors {
+            Some(d) => d.device.class == 0x09,
+            None => self
+                .attributes
+                .get("bDeviceClass")
+                .is_some_and(|c| c.trim() == "09"),
+        }
     }
 
     /// The audio summary; UAC2 streams take the recorded clock rates.
