@@ -288,20 +288,17 @@ fn echo_stronger_than_direct_path() {
         let mut cor = Correlator::new(stim.samples(), stim.sample_rate);
         let mut rng = StdRng::seed_from_u64(76);
         let per_ms = fs as f64 / 1e3;
-        for echo_ms in [3.0, 8.0, 15.0, 19.0] {
-            let d = 100.0 * per_ms + 0.25;
-            let mut x = capture(
-                &stim,
-                (500.0 * per_ms) as usize,
-                d,
-                0.71,
-                0.0,
-                None,
-                &mut rng,
-            );
+        let d = 100.0 * per_ms + 0.25;
+        // The direct path at -3 dB, an equal-energy echo `echo_ms` later.
+        let mut with_echo = |echo_ms: f64| {
+            let len = (500.0 * per_ms) as usize;
+            let mut x = capture(&stim, len, d, 0.71, 0.0, None, &mut rng);
             add_stimulus(&mut x, &stim, d + echo_ms * per_ms, 1.0, 0.0);
             add_noise(&mut x, 0.005, &mut rng);
-            let e = cor.estimate(&x).unwrap();
+            x
+        };
+        for echo_ms in [3.0, 8.0, 15.0, 19.0] {
+            let e = cor.estimate(&with_echo(echo_ms)).unwrap();
             // 6.25 µs: 0.3 sample at 48 kHz
             assert!(
                 (e.delay_samples - d).abs() < 0.3 * fs as f64 / 48e3,
@@ -309,18 +306,7 @@ fn echo_stronger_than_direct_path() {
             );
         }
         // An echo 30 ms late is outside the window: the largest peak wins.
-        let d = 100.0 * per_ms + 0.25;
-        let mut x = capture(
-            &stim,
-            (500.0 * per_ms) as usize,
-            d,
-            0.71,
-            0.0,
-            None,
-            &mut rng,
-        );
-        add_stimulus(&mut x, &stim, d + 30.0 * per_ms, 1.0, 0.0);
-        let e = cor.estimate(&x).unwrap();
+        let e = cor.estimate(&with_echo(30.0)).unwrap();
         assert!(
             (e.delay_samples - d - 30.0 * per_ms).abs() < 0.3,
             "{fs} Hz, 30 ms: {e:?}"

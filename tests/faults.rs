@@ -558,3 +558,29 @@ fn a_rig_that_reboots_mid_step_is_greeted_again_and_the_step_repeated() {
     let drift = r["clock_sync"]["drift_ppm"].as_f64().unwrap();
     assert!((drift + 15.0).abs() < 2.0, "drift {drift} ppm");
 }
+
+#[test]
+fn a_scenario_with_a_bad_rig_fault_is_refused_with_exit_3() {
+    let base =
+        std::fs::read_to_string(root().join("fixtures/sim/speakerphone-rig-stall.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (bad, want) in [
+        ("duration_ms = 400.0", "duration_ms = 90000.0"),
+        ("at_s = 3.0", "at_s = -1.0"),
+    ] {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, base.replace(bad, want)).unwrap();
+        let (o, out) = run_sim("speakerphone", "sim", Some(path.to_str().unwrap()));
+        assert_eq!(code(&o), 3, "{want}: {}", stderr(&o));
+        let msg = if want.starts_with("at_s") {
+            "a fault's at_s must be a time ≥ 0"
+        } else {
+            "a rig stall's duration_ms and a reset's boot_ms must be within 0..=60000"
+        };
+        assert!(stderr(&o).contains(msg), "{want}: {}", stderr(&o));
+        assert!(
+            !out.path().join("report").exists(),
+            "no report for a bad scenario"
+        );
+    }
+}

@@ -138,7 +138,7 @@ impl SerialRig {
         let name = self.name.clone();
         let bytes = lock(&self.shared.session).handshake(self.clock.now());
         self.write(&bytes)?;
-        match self.wait(|r| matches!(r, Reply::Handshake(_))) {
+        match self.wait_for(REPLY_TIMEOUT, true, |r| matches!(r, Reply::Handshake(_))) {
             Ok(Reply::Handshake(Ok(info))) => self.info = info,
             Ok(Reply::Handshake(Err(e))) => {
                 return Err(StationError::Rig(format!("the rig on {name} cannot be used: {e}")))
@@ -171,20 +171,17 @@ impl SerialRig {
             })
     }
 
-    /// Wait for the reply `want` picks; errors and a vanished rig end the wait.
-    fn wait(&mut self, want: impl Fn(&Reply) -> bool) -> StationResult<Reply> {
-        self.wait_for(REPLY_TIMEOUT, want)
-    }
-
+    /// Wait for the reply `want` picks; errors and a vanished rig end the
+    /// wait, and so does a restart of the rig unless this is the handshake
+    /// (after a restart only a new handshake means anything).
     fn wait_for(
         &mut self,
         timeout: Duration,
+        handshake: bool,
         want: impl Fn(&Reply) -> bool,
     ) -> StationResult<Reply> {
         let deadline = std::time::Instant::now() + timeout;
-        let handshake = self.info.protocol == 0 || self.shared.restarted.load(Ordering::Relaxed);
         loop {
-            // After a restart only a new handshake means anything.
             if !handshake && self.shared.restarted.load(Ordering::Relaxed) {
                 return Err(self.restart_error());
             }
@@ -224,6 +221,7 @@ impl SerialRig {
             self.write(&bytes)?;
             match self.wait_for(
                 TRY_TIMEOUT,
+                false,
                 |r| matches!(r, Reply::Ack(s) | Reply::Error(s, _) if *s == seq),
             ) {
                 Ok(Reply::Ack(_)) => return Ok(()),
@@ -331,7 +329,7 @@ impl Rig for SerialRig {
         for _ in 0..TRIES {
             let bytes = lock(&self.shared.session).send_sync(self.clock.now());
             self.write(&bytes)?;
-            match self.wait_for(TRY_TIMEOUT, |r| matches!(r, Reply::Sync(_))) {
+            match self.wait_for(TRY_TIMEOUT, false, |r| matches!(r, Reply::Sync(_))) {
                 Ok(Reply::Sync(x)) => return Ok(x),
                 Ok(_) => unreachable!("wait returns only what it was asked for"),
                 Err(StationError::Rig(_)) => continue,

@@ -199,15 +199,16 @@ fn serve(
             if let Some(end) = frozen_until(&frozen, now) {
                 rig.world.sleep_until(end);
             }
+            // What arrived while it was down was lost with the reboot (drained
+            // before it speaks, so the host's answer to it is not lost too).
+            let mut sink = [0u8; 4096];
+            while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
             rig.world.rig_reboot();
             restarted = true;
             let hello = lock(&session).error(0, ErrorCode::Restarted, "the rig restarted");
             if !send(&writer, &hello) {
                 break;
             }
-            // What arrived while it was down was lost with the reboot.
-            let mut sink = [0u8; 4096];
-            while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
             continue;
         }
         if let Some(end) = frozen_until(&frozen, now) {

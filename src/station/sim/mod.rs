@@ -488,16 +488,21 @@ impl World {
 
     // Emitters: each reaches the receiving half here, or in the other process.
 
+    /// A sound leaving `from` for the other process.
+    fn send_sound(&self, from: Speaker, e: Emission) {
+        self.to_peer(Event::Sound {
+            from,
+            start_ns: self.monotonic_ns(e.t_start),
+            rate: e.rate,
+            gain: e.gain,
+            samples: e.samples,
+        });
+    }
+
     /// A sound from the rig's speaker.
     fn rig_speaker(&self, e: Emission) {
         if self.halves == Halves::Rig {
-            self.to_peer(Event::Sound {
-                from: Speaker::Rig,
-                start_ns: self.monotonic_ns(e.t_start),
-                rate: e.rate,
-                gain: e.gain,
-                samples: e.samples,
-            });
+            self.send_sound(Speaker::Rig, e);
         } else {
             self.dut_hears(e);
         }
@@ -532,13 +537,7 @@ impl World {
     /// A sound from the DUT's speaker.
     fn dut_speaker(&self, e: Emission) {
         if self.halves == Halves::Dut {
-            self.to_peer(Event::Sound {
-                from: Speaker::Dut,
-                start_ns: self.monotonic_ns(e.t_start),
-                rate: e.rate,
-                gain: e.gain,
-                samples: e.samples,
-            });
+            self.send_sound(Speaker::Dut, e);
         } else {
             self.rig_hears(e);
         }
