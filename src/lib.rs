@@ -11,6 +11,8 @@
 //! - [`measure`]: turns samples into shots and statistics. It never judges.
 //! - [`run`]: orchestrates the steps of a profile against a station.
 //! - [`report`]: the record: report.json, measurements.csv, raw captures.
+//! - [`trust`]: keys, the authority's documents, the OFFICIAL/UNOFFICIAL
+//!   marking, signed reports and their verification.
 //! - [`cli`]: the `certlab` command line.
 //! - [`usb`]: USB descriptors, HID report descriptors and sysfs trees, parsed
 //!   (never judged).
@@ -24,6 +26,7 @@ pub mod run;
 pub mod sampling;
 pub mod station;
 pub mod time;
+pub mod trust;
 pub mod usb;
 
 pub use error::{Error, ExitStatus, Result};

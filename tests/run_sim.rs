@@ -26,7 +26,28 @@ fn check_class(class: &str) {
     let r = read_json(&rdir.join("report.json"));
     assert_eq!(r["schema"], "certlab-report/1");
     assert_eq!(r["outcome"], "PASS");
+    // Without --lab-key the per-user key signs, and such a report is
+    // UNOFFICIAL, with the reason and the notice, on the terminal too.
     assert_eq!(r["marking"], "UNOFFICIAL");
+    assert_eq!(r["signer"]["kind"], "user");
+    assert!(
+        r["marking_reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("per-user key"),
+        "{}",
+        r["marking_reasons"]
+    );
+    assert_eq!(
+        r["notice"],
+        "Unofficial test results do not constitute a certification or endorsement by the program"
+    );
+    assert!(
+        out.contains("MARKING: UNOFFICIAL") && out.contains("per-user key"),
+        "{out}"
+    );
+    assert!(out.contains("do not constitute a certification"), "{out}");
+    assert!(rdir.join("report.dsse.json").is_file());
     for k in ["id", "version", "sha256"] {
         assert!(r["profile"][k].is_string(), "profile.{k}");
     }

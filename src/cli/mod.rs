@@ -7,6 +7,7 @@
 
 mod analyze;
 mod devices;
+mod trust;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -50,7 +51,9 @@ Device specs:
   usb:VID:PID[:SERIAL]    a USB device, e.g. usb:1209:0001
   serial:PATH             a room system's control port, e.g. serial:/dev/ttyUSB0
 
-The report directory holds report.json, measurements.csv, raw/ and run.log.
+The report directory holds report.json, measurements.csv, raw/, run.log,
+signer.pub, trust/ (the documents the marking rests on) and, written last,
+report.dsse.json, the signature (check it with `certlab verify`).
 Progress bars show on a terminal; Ctrl-C stops the run cleanly (outcome ABORTED)
 and keeps the data gathered so far.
 
@@ -82,10 +85,33 @@ Examples:
     #[command(subcommand)]
     Analyze(AnalyzeCmd),
     /// Verify a signed report and print OFFICIAL, UNOFFICIAL or INVALID.
+    #[command(after_help = "\
+Checks, with nothing but the authority's public key:
+  - report.dsse.json's signature (Ed25519, strict) by the key in signer.pub;
+  - every file's SHA-256 against the signed statement: a changed, missing or
+    added file is named;
+  - each trust document under trust/ against the authority's key;
+  - the marking, recomputed from those documents at the test time
+    (started_at). With --trust, newer documents (a later revocation list)
+    count too. A report that claims OFFICIAL without documents to support it
+    is INVALID.
+
+Exit 0 for a valid report (OFFICIAL or UNOFFICIAL), 1 for INVALID, 3 when the
+directory or a key cannot be read. docs/verifying.md shows the same checks
+with sha256sum and openssl.
+
+Example:
+  certlab verify reports/20261123T101500Z-speakerphone-sim --authority authority.pub")]
     Verify {
+        /// The report directory.
         report_dir: PathBuf,
+        /// The program authority's public key.
         #[arg(long, value_name = "AUTHORITY.pub")]
         authority: PathBuf,
+        /// Further trust documents to take into account (e.g. the authority's current revocation list).
+        #[arg(long, value_name = "DIR")]
+        trust: Option<PathBuf>,
+        /// Print one JSON object: status, claimed, reasons, notes, signer, vendor, device, profile, ...
         #[arg(long)]
         json: bool,
     },
@@ -116,10 +142,13 @@ struct RunArgs {
     /// For a simulated device: the scenario file (default fixtures/sim/CLASS.toml).
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
-    /// The lab's private key, to sign the report.
+    /// The lab's private key, to sign the report. Without it, the report is
+    /// signed with a per-user key (made on first use in the user's config
+    /// directory) and is always UNOFFICIAL.
     #[arg(long, value_name = "FILE")]
     lab_key: Option<PathBuf>,
-    /// A directory of trust documents (accreditations, admissions, revocations).
+    /// A directory of trust documents (accreditations, admissions,
+    /// revocation lists; *.json) and the authority's public key (authority.pub).
     #[arg(long, value_name = "DIR")]
     trust: Option<PathBuf>,
     /// The report directory (default reports/<UTC time>-<profile>-<device>/). It must be new or empty.
@@ -171,7 +200,9 @@ Example:
 
 #[derive(Subcommand)]
 enum KeysCmd {
-    /// Write NAME.key (private, mode 0600) and NAME.pub.
+    /// Write NAME.key (Ed25519 PKCS#8 PEM, mode 0600) and NAME.pub
+    /// (SubjectPublicKeyInfo PEM), and print the key id (SHA-256 of the raw
+    /// public key). Existing files are never overwritten.
     Generate {
         #[arg(long, value_name = "NAME")]
         out: PathBuf,
@@ -179,15 +210,84 @@ enum KeysCmd {
 }
 
 #[derive(Subcommand)]
+#[command(after_help = "\
+Times are RFC 3339, e.g. 2027-01-31T00:00:00Z. Each document is a DSSE
+envelope signed by the authority key; labs keep them in a trust directory
+(with authority.pub) and pass it to `certlab run --trust DIR`.
+
+Example:
+  certlab authority init --out authority
+  certlab keys generate --out lab
+  certlab authority accredit-lab --authority-key authority/authority.key \\
+      --lab-id lab-1 --lab-pub lab.pub --program teams-usb-audio \\
+      --not-after 2027-12-31T00:00:00Z --out trust/lab-1.json
+  certlab authority admit-vendor --authority-key authority/authority.key \\
+      --vendor-id acme --program teams-usb-audio \\
+      --not-after 2027-12-31T00:00:00Z --out trust/acme.json")]
 enum AuthorityCmd {
-    /// Create the program authority's key pair.
-    Init,
-    /// Accredit a lab for a program.
-    AccreditLab,
-    /// Admit a vendor to a program.
-    AdmitVendor,
-    /// Revoke a key.
-    Revoke,
+    /// Create the program authority's key pair: DIR/authority.key and DIR/authority.pub.
+    Init {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Accredit a lab's key for programs over a period.
+    AccreditLab {
+        #[arg(long, value_name = "K")]
+        authority_key: PathBuf,
+        #[arg(long, value_name = "ID")]
+        lab_id: String,
+        /// The lab's public key (from `certlab keys generate`).
+        #[arg(long, value_name = "P")]
+        lab_pub: PathBuf,
+        /// A program in scope (repeat for more).
+        #[arg(long = "program", value_name = "PROG", required = true)]
+        programs: Vec<String>,
+        /// Default: now.
+        #[arg(long, value_name = "T")]
+        not_before: Option<String>,
+        #[arg(long, value_name = "T")]
+        not_after: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Admit a vendor to programs over a period.
+    AdmitVendor {
+        #[arg(long, value_name = "K")]
+        authority_key: PathBuf,
+        #[arg(long, value_name = "ID")]
+        vendor_id: String,
+        /// A program (repeat for more).
+        #[arg(long = "program", value_name = "PROG", required = true)]
+        programs: Vec<String>,
+        /// Default: now.
+        #[arg(long, value_name = "T")]
+        not_before: Option<String>,
+        #[arg(long, value_name = "T")]
+        not_after: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Publish a revocation list: nothing a revoked key signs at or after its revocation time counts.
+    Revoke {
+        #[arg(long, value_name = "K")]
+        authority_key: PathBuf,
+        /// The key id to revoke (repeat, each with its own --revoked-at).
+        #[arg(long = "key-id", value_name = "HEX")]
+        key_ids: Vec<String>,
+        #[arg(long = "revoked-at", value_name = "T")]
+        revoked_at: Vec<String>,
+        /// Higher than every earlier list's.
+        #[arg(long, value_name = "N")]
+        sequence: u64,
+        /// When a newer list must have replaced this one.
+        #[arg(long, value_name = "T")]
+        expires: String,
+        /// An earlier list whose revocations this one carries forward.
+        #[arg(long, value_name = "FILE")]
+        include: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -245,9 +345,65 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
             json,
             interval_ms,
         }) => analyze::run(&stimulus, &capture, json, interval_ms),
-        Command::Verify { .. } => Err(Error::NotImplemented("certlab verify".into())),
-        Command::Keys(_) => Err(Error::NotImplemented("certlab keys".into())),
-        Command::Authority(_) => Err(Error::NotImplemented("certlab authority".into())),
+        Command::Verify {
+            report_dir,
+            authority,
+            trust: t,
+            json,
+        } => trust::verify(&report_dir, &authority, t.as_deref(), json),
+        Command::Keys(KeysCmd::Generate { out }) => trust::keys_generate(&out),
+        Command::Authority(a) => match a {
+            AuthorityCmd::Init { out } => trust::authority_init(&out),
+            AuthorityCmd::AccreditLab {
+                authority_key,
+                lab_id,
+                lab_pub,
+                programs,
+                not_before,
+                not_after,
+                out,
+            } => trust::accredit_lab(trust::Accredit {
+                authority_key,
+                lab_id,
+                lab_pub,
+                programs,
+                not_before,
+                not_after,
+                out,
+            }),
+            AuthorityCmd::AdmitVendor {
+                authority_key,
+                vendor_id,
+                programs,
+                not_before,
+                not_after,
+                out,
+            } => trust::admit_vendor(trust::Admit {
+                authority_key,
+                vendor_id,
+                programs,
+                not_before,
+                not_after,
+                out,
+            }),
+            AuthorityCmd::Revoke {
+                authority_key,
+                key_ids,
+                revoked_at,
+                sequence,
+                expires,
+                include,
+                out,
+            } => trust::revoke(trust::Revoke {
+                authority_key,
+                key_ids,
+                revoked_at,
+                sequence,
+                expires,
+                include,
+                out,
+            }),
+        },
         Command::Sim(SimCmd::Rig { scenario }) => cmd_sim_rig(scenario),
     }
 }
@@ -298,12 +454,8 @@ fn cmd_sim_rig(scenario: Option<PathBuf>) -> crate::Result<ExitStatus> {
 }
 
 fn cmd_run(a: RunArgs) -> crate::Result<ExitStatus> {
-    if a.lab_key.is_some() || a.trust.is_some() {
-        return Err(Error::NotImplemented(
-            "signing reports (--lab-key, --trust); run without them for an unsigned UNOFFICIAL report".into(),
-        ));
-    }
     let profile = profile::resolve(&a.profile)?;
+    let signing = crate::trust::Signing::prepare(a.lab_key.as_deref(), a.trust.as_deref())?;
     let summary = run::execute(RunOptions {
         profile,
         device: a.device,
@@ -313,6 +465,7 @@ fn cmd_run(a: RunArgs) -> crate::Result<ExitStatus> {
         out: a.out,
         reports_root: PathBuf::from("reports"),
         progress: std::io::stderr().is_terminal(),
+        signing,
     })?;
     print!("{}", crate::report::verdict_table(&summary.report));
     println!("REPORT: {}", summary.dir.display());

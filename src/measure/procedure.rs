@@ -188,7 +188,7 @@ impl Ctx<'_> {
     pub fn keep_synced(&mut self) -> Result<bool, StationError> {
         let now = self.station.clock.now();
         let last = self.sync.exchanges().last().map(|x| x.host_recv);
-        let stale = last.map_or(true, |t| now.secs_since(t) >= SYNC_TOPUP_EVERY_S);
+        let stale = last.is_none_or(|t| now.secs_since(t) >= SYNC_TOPUP_EVERY_S);
         let wide = match self.sync.estimate() {
             Some(est) => est.bound_at_us(est.host_to_rig(now.plus_secs(1.0))) > RESYNC_LIMIT_US,
             None => true,

@@ -152,7 +152,7 @@ pub(crate) fn suggest<'a>(
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         let d = levenshtein(&w, &c.to_lowercase());
-        if d <= 2 && d < w.chars().count() && best.map_or(true, |(bd, _)| d < bd) {
+        if d <= 2 && d < w.chars().count() && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
     }

@@ -15,6 +15,7 @@ use crate::measure::stats::Stats;
 use crate::profile::judge::{judge, LimitResult, Verdict};
 use crate::profile::{Profile, Step};
 use crate::station::{DeviceIdentity, LinkStats, RigInfo};
+use crate::trust::statement::{SignerRecord, TrustRef};
 
 pub use write::{create_report_dir, default_dir_name, write_files, AtomicFile};
 
@@ -168,9 +169,20 @@ pub struct Report {
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    pub marking: &'static str,
+    /// OFFICIAL or UNOFFICIAL (`trust::marking`).
+    pub marking: String,
+    /// When UNOFFICIAL, every condition that failed; when OFFICIAL, its grounds.
     pub marking_reasons: Vec<String>,
-    pub notice: &'static str,
+    /// Facts about the trust documents that do not change the marking.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub marking_notes: Vec<String>,
+    /// The UNOFFICIAL notice; absent from an OFFICIAL report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    /// Who signs the report (report.dsse.json).
+    pub signer: SignerRecord,
+    /// The trust documents the marking rests on, kept under trust/.
+    pub trust: Vec<TrustRef>,
     pub profile: ProfileRef,
     pub vendor: String,
     pub device: DeviceIdentity,
@@ -465,7 +477,16 @@ pub fn verdict_table(r: &Report) -> String {
     if let Some(why) = &r.reason {
         out.push_str(&format!(" ({why})"));
     }
-    out.push_str(&format!("\nMARKING: {} — {}\n", r.marking, r.notice));
+    out.push_str(&format!("\nMARKING: {}\n", r.marking));
+    for why in &r.marking_reasons {
+        out.push_str(&format!("  - {why}\n"));
+    }
+    for n in &r.marking_notes {
+        out.push_str(&format!("  note: {n}\n"));
+    }
+    if let Some(n) = &r.notice {
+        out.push_str(&format!("{n}.\n"));
+    }
     out
 }
 

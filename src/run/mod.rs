@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub reports_root: PathBuf,
     /// Show progress bars (when stderr is a terminal).
     pub progress: bool,
+    /// The key that signs the report and the trust documents its marking rests on.
+    pub signing: crate::trust::Signing,
 }
 
 /// The result of a run: the report and where it was written.
@@ -76,15 +78,66 @@ pub fn execute(opts: RunOptions) -> Result<RunSummary> {
         )),
     };
     report::create_report_dir(&dir)?;
-    let _log = init_log(&dir);
+    let log = init_log(&dir);
+    // The marking is decided before measuring (the test time is the run's
+    // start), so the operator learns at once what the report will say.
+    let marking = opts
+        .signing
+        .decide(&opts.profile.program, &opts.vendor, started);
+    for w in opts.signing.warnings() {
+        eprintln!("certlab: {w}");
+    }
+    eprintln!("certlab: this report will be {}", marking.name());
+    if !marking.official {
+        for why in &marking.reasons {
+            eprintln!("certlab:   - {why}");
+        }
+    }
     tracing::info!(profile = %opts.profile.id, version = %opts.profile.version, sha256 = %opts.profile.sha256, device = %opts.device, "run started");
+    tracing::info!(marking = marking.name(), key_id = %opts.signing.key_id, reasons = ?marking.reasons, "marking decided");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| Error::Harness(format!("cannot start the runtime: {e}")))?;
-    let report = rt.block_on(run_steps(&opts, station, &dir, started))?;
+    let report = rt.block_on(run_steps(&opts, station, &dir, started, &marking))?;
+    drop(rt);
+    // Nothing may write into the directory once it is signed: the log is
+    // closed first, and the signature is the last file.
+    if let Some(log) = log {
+        log.close();
+    }
+    opts.signing
+        .sign(&dir, predicate(&report))
+        .map_err(|e| Error::Harness(format!("cannot sign the report in {}: {e}", dir.display())))?;
     Ok(RunSummary { report, dir })
+}
+
+/// The signed statement's predicate: the marking and the facts it rests on.
+fn predicate(r: &Report) -> crate::trust::statement::Predicate {
+    use crate::trust::statement::{HarnessRef, Predicate, ProfileDigest};
+    Predicate {
+        marking: r.marking.clone(),
+        reasons: r.marking_reasons.clone(),
+        notice: r.notice.clone(),
+        signer: r.signer.clone(),
+        vendor: r.vendor.clone(),
+        program: r.profile.program.clone(),
+        profile: ProfileDigest {
+            id: r.profile.id.clone(),
+            version: r.profile.version.clone(),
+            sha256: r.profile.sha256.clone(),
+        },
+        device: serde_json::to_value(&r.device).unwrap_or(serde_json::Value::Null),
+        outcome: r.outcome.name().into(),
+        started_at: r.started_at.clone(),
+        finished_at: r.finished_at.clone(),
+        trust_documents: r.trust.clone(),
+        harness: HarnessRef {
+            name: r.harness.name.into(),
+            version: r.harness.version.into(),
+        },
+    }
 }
 
 fn validate_vendor(v: &str) -> Result<()> {
@@ -101,18 +154,55 @@ fn validate_vendor(v: &str) -> Result<()> {
     }
 }
 
-struct LogGuard;
+/// run.log, which can be closed: after that, log lines go nowhere (the
+/// report is being signed, and no file of it may change).
+#[derive(Clone)]
+struct LogFile(Arc<std::sync::Mutex<Option<std::fs::File>>>);
+
+struct LogWriter<'a>(std::sync::MutexGuard<'a, Option<std::fs::File>>);
+
+impl std::io::Write for LogWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.as_mut() {
+            Some(f) => f.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.as_mut() {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogFile {
+    type Writer = LogWriter<'a>;
+    fn make_writer(&'a self) -> Self::Writer {
+        LogWriter(self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl LogFile {
+    fn close(&self) {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = g.take() {
+            let _ = f.sync_all();
+        }
+    }
+}
 
 /// Send the run's log to run.log in the report directory.
-fn init_log(dir: &std::path::Path) -> Option<LogGuard> {
+fn init_log(dir: &std::path::Path) -> Option<LogFile> {
     let file = std::fs::File::create(dir.join("run.log")).ok()?;
+    let log = LogFile(Arc::new(std::sync::Mutex::new(Some(file))));
     let subscriber = tracing_subscriber::fmt()
-        .with_writer(std::sync::Mutex::new(file))
+        .with_writer(log.clone())
         .with_ansi(false)
         .with_max_level(tracing::Level::DEBUG)
         .finish();
     tracing::subscriber::set_global_default(subscriber).ok()?;
-    Some(LogGuard)
+    Some(log)
 }
 
 async fn run_steps(
@@ -120,6 +210,7 @@ async fn run_steps(
     mut station: Station,
     dir: &std::path::Path,
     started: DateTime<Utc>,
+    marking: &crate::trust::marking::Marking,
 ) -> Result<Report> {
     let wall = WallClock {
         host: station.clock.now(),
@@ -287,13 +378,26 @@ async fn run_steps(
             .map(|r| format!("step {}: {}", r.id, r.reason.clone().unwrap_or_default()))
     };
     let est = sync.estimate();
+    let trust = opts.signing.stage(dir, marking).map_err(|e| {
+        Error::Harness(format!(
+            "cannot keep the trust documents in {}: {e}",
+            dir.display()
+        ))
+    })?;
     let report = Report {
         schema: report::SCHEMA,
         outcome,
         reason,
-        marking: "UNOFFICIAL",
-        marking_reasons: vec!["the report is not signed: signing is not implemented yet".into()],
-        notice: report::UNOFFICIAL_NOTICE,
+        marking: marking.name().into(),
+        marking_reasons: marking.reasons.clone(),
+        marking_notes: marking.notes.clone(),
+        notice: (!marking.official).then(|| report::UNOFFICIAL_NOTICE.to_string()),
+        signer: crate::trust::statement::SignerRecord {
+            kind: opts.signing.kind,
+            key_id: opts.signing.key_id.clone(),
+            lab_id: marking.lab_id.clone(),
+        },
+        trust,
         profile: report::ProfileRef::of(profile),
         vendor: opts.vendor.clone(),
         device: identity,

@@ -10,11 +10,18 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The `certlab` binary, run from the repository root.
+/// The `certlab` binary, run from the repository root. Its per-user signing
+/// key lives under the build's temporary directory, not the user's config.
 pub fn certlab() -> Command {
     let mut c = Command::cargo_bin("certlab").expect("the certlab binary is built");
-    c.current_dir(root());
+    c.current_dir(root())
+        .env("XDG_CONFIG_HOME", test_config_home());
     c
+}
+
+/// The config directory the tests' runs use (XDG_CONFIG_HOME).
+pub fn test_config_home() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("config")
 }
 
 pub fn code(o: &Output) -> i32 {
@@ -67,4 +74,24 @@ pub fn truth(scenario: &toml::Value, kind: &str) -> Option<f64> {
 /// A scenario file of the repository, parsed.
 pub fn scenario(path: &str) -> toml::Value {
     toml::from_str(&std::fs::read_to_string(root().join(path)).unwrap()).unwrap()
+}
+
+/// `certlab verify` of a report against a newly made authority's key. A
+/// report signed with the per-user key is valid (UNOFFICIAL) whoever the
+/// authority is, so this checks its signature and every file's digest.
+pub fn verify_with_new_authority(report: &Path) -> Output {
+    let auth = tempfile::tempdir().unwrap();
+    let o = certlab()
+        .args(["authority", "init", "--out"])
+        .arg(auth.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    certlab()
+        .arg("verify")
+        .arg(report)
+        .arg("--authority")
+        .arg(auth.path().join("authority.pub"))
+        .output()
+        .unwrap()
 }
