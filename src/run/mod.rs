@@ -68,7 +68,12 @@ impl WallClock {
 pub fn execute(opts: RunOptions) -> Result<RunSummary> {
     validate_vendor(&opts.vendor)?;
     let station = station::open(&opts.device, opts.rig.as_deref(), opts.scenario.as_deref())?;
-    let started = Utc::now();
+    // Whole microseconds: the time report.json states is the time the
+    // marking was decided at, so `certlab verify` recomputes it exactly.
+    let started = {
+        use chrono::SubsecRound;
+        Utc::now().trunc_subsecs(6)
+    };
     let dir = match &opts.out {
         Some(d) => d.clone(),
         None => opts.reports_root.join(report::default_dir_name(
