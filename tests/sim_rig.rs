@@ -149,12 +149,12 @@ fn a_simulated_device_refuses_a_port_that_is_not_a_simulated_rig() {
 
     let o = certlab()
         .args(["run", "speakerphone", "--device", "sim", "--vendor", "demo"])
-        .args(["--rig", "usb:1234"])
+        .args(["--rig", "usb:12"])
         .output()
         .unwrap();
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("expected sim or serial:PATH"),
+        stderr(&o).contains("expected sim, serial:PATH or usb:VID:PID[:SERIAL]"),
         "{}",
         stderr(&o)
     );

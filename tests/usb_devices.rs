@@ -273,6 +273,10 @@ fn snapshot_round_trips_and_refuses_a_non_empty_dir() {
 }
 
 fn run_usb(spec: &str, sysfs: &str) -> std::process::Output {
+    run_usb_with(spec, sysfs, &[])
+}
+
+fn run_usb_with(spec: &str, sysfs: &str, extra: &[&str]) -> std::process::Output {
     let t = tempfile::tempdir().unwrap();
     certlab()
         .env("CERTLAB_SYSFS", root().join(sysfs))
@@ -286,6 +290,7 @@ fn run_usb(spec: &str, sysfs: &str) -> std::process::Output {
             "--out",
         ])
         .arg(t.path().join("r"))
+        .args(extra)
         .output()
         .unwrap()
 }
@@ -310,15 +315,40 @@ fn usb_device_specs_are_matched_through_sysfs() {
     let o = run_usb("usb:1209:0001", "fixtures/usb/no-such-root");
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("no USB stack"), "{}", stderr(&o));
-    // A match goes as far as real USB I/O, which is not implemented yet.
+    // A real device needs a real rig, by path or by USB identity; the
+    // snapshot's speakerphone has no serial port to be one.
     let o = run_usb(
         "usb:1209:0001:SP100-0001234",
         "fixtures/usb/speakerphone-uac1",
     );
+    assert_eq!(code(&o), 3);
+    assert!(
+        stderr(&o).contains("name its rig with --rig"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_usb_with(
+        "usb:1209:0001:SP100-0001234",
+        "fixtures/usb/speakerphone-uac1",
+        &["--rig", "usb:1209:0001"],
+    );
     assert_eq!(code(&o), 2);
-    let e = stderr(&o);
-    assert!(e.contains("found 1209:0001 Certlab Fixtures SP-100"), "{e}");
-    assert!(e.contains("not implemented"), "{e}");
+    assert!(
+        stderr(&o).contains("the device 1209:0001 has no serial port"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_usb_with(
+        "usb:1209:0001:SP100-0001234",
+        "fixtures/usb/speakerphone-uac1",
+        &["--rig", "serial:/dev/certlab-no-such-port"],
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("no serial port at /dev/certlab-no-such-port"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The speakerphone profile with only its USB conformance step (the latency
@@ -464,4 +494,45 @@ fn a_scenario_cannot_both_name_a_usb_snapshot_and_hand_write_capabilities() {
     .unwrap();
     let (o, _dir) = run_sim("speakerphone", "sim", Some(scenario.to_str().unwrap()));
     assert_eq!(code(&o), 3, "{}", stderr(&o));
+}
+
+#[test]
+fn probe_hid_says_what_is_missing() {
+    // A snapshot's device has no hidraw node: nothing to open.
+    let o = certlab()
+        .env(
+            "CERTLAB_SYSFS",
+            root().join("fixtures/usb/speakerphone-uac1"),
+        )
+        .args(["probe", "hid", "--device", "usb:1209:0001"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("has no hidraw node"), "{}", stderr(&o));
+    let o = certlab()
+        .args(["probe", "hid", "--device", "/dev/certlab-no-hidraw"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no such hidraw node"), "{}", stderr(&o));
+    let o = certlab()
+        .args([
+            "probe",
+            "hid",
+            "--device",
+            "/dev/null",
+            "--set",
+            "led-mute=x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 3);
+    assert!(stderr(&o).contains("not an integer"), "{}", stderr(&o));
+    // A node that is not hidraw is refused by the kernel's answer, not guessed.
+    let o = certlab()
+        .args(["probe", "hid", "--device", "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("not a hidraw node"), "{}", stderr(&o));
 }

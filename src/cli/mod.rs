@@ -7,6 +7,7 @@
 
 mod analyze;
 mod devices;
+mod probe;
 mod trust;
 
 use std::io::IsTerminal;
@@ -121,9 +122,41 @@ Example:
     /// The program authority's side of the trust chain.
     #[command(subcommand)]
     Authority(AuthorityCmd),
+    /// Check a station's wiring before a run: open a DUT interface and show what it does.
+    #[command(subcommand)]
+    Probe(ProbeCmd),
     /// Simulators.
     #[command(subcommand)]
     Sim(SimCmd),
+}
+
+#[derive(Subcommand)]
+enum ProbeCmd {
+    /// Open a DUT's hidraw node, optionally write an output report (an
+    /// LED), and print every input change with its time since the write.
+    #[command(after_help = "\
+Usages by name (hook-switch, phone-mute, led-mute, led-off-hook, led-ring, ...)
+or as 0xPAGE:0xID. Times are CLOCK_MONOTONIC stamps taken as each report is
+read, less the time the write returned. Exit 2 when the node cannot be opened
+(absent, no permission, not hidraw), 3 for a bad argument.
+
+Examples:
+  certlab probe hid --device usb:1209:0001 --set led-off-hook=1 --listen-ms 500
+  certlab probe hid --device /dev/hidraw0 --json")]
+    Hid {
+        /// usb:VID:PID[:SERIAL] (its telephony hidraw node) or /dev/hidrawN.
+        #[arg(long, value_name = "SPEC")]
+        device: String,
+        /// Write the output report that sets USAGE to VALUE first.
+        #[arg(long, value_name = "USAGE=VALUE")]
+        set: Option<String>,
+        /// How long to listen for input reports.
+        #[arg(long, value_name = "MS", default_value_t = 2000)]
+        listen_ms: u64,
+        /// Print one JSON object: node, vid, pid, usages, wrote, events [{usage, name, value, t_ms}], counters.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -133,7 +166,8 @@ struct RunArgs {
     /// The device under test: sim[:CLASS], usb:VID:PID[:SERIAL] or serial:PATH.
     #[arg(long, value_name = "SPEC")]
     device: String,
-    /// The rig: `sim` (the default for simulated devices) or serial:PATH.
+    /// The rig: `sim` (the default for simulated devices), serial:PATH (e.g.
+    /// serial:/dev/ttyACM0), or usb:VID:PID[:SERIAL] (its CDC-ACM port, found in sysfs).
     #[arg(long, value_name = "SPEC")]
     rig: Option<String>,
     /// The vendor whose device this is, as the program knows it.
@@ -404,6 +438,12 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
                 out,
             }),
         },
+        Command::Probe(ProbeCmd::Hid {
+            device,
+            set,
+            listen_ms,
+            json,
+        }) => probe::hid(&device, set.as_deref(), listen_ms, json),
         Command::Sim(SimCmd::Rig { scenario }) => cmd_sim_rig(scenario),
     }
 }

@@ -283,6 +283,8 @@ fn shots_of(step: &Step) -> u32 {
 
 /// Time before the first shot, for the noise floor and settling.
 const LEAD_IN_S: f64 = 0.3;
+/// How long after the last shot's window a lagging capture stream is waited for.
+const STREAM_CATCH_UP_S: f64 = 2.0;
 /// How far ahead of its time a stimulus is scheduled.
 const SCHEDULE_AHEAD_S: f64 = 0.06;
 
@@ -486,7 +488,10 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
             }
         }
     }
-    // Let the last shot's window fill.
+    // Let the last shot's window fill: until its end by the wall clock, then
+    // until the stream has delivered samples that far (a stream that lags
+    // behind, e.g. on a loaded host, still has them in flight), for at most
+    // STREAM_CATCH_UP_S more.
     let end = t0.plus_secs(emits.len() as f64 * interval + 0.05);
     if failure.is_none() {
         let r = ctx.wait_until(end, || {
@@ -498,6 +503,27 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
         });
         if let Err(e) = r {
             failure = Some(e);
+        }
+    }
+    if failure.is_none() && !emits.is_empty() {
+        let last = t0.plus_secs((emits.len() - 1) as f64 * interval);
+        let needed_host = last.plus_secs((p.stimulus_ms + p.max_latency_ms) / 1e3 + 0.02);
+        let needed_ns = if rig_mic {
+            est0.host_to_rig(needed_host).0 as i64 * 1000
+        } else {
+            needed_host.0
+        };
+        let give_up = ctx.station.clock.now().plus_secs(STREAM_CATCH_UP_S);
+        while capture.end_time_ns().is_none_or(|t| t < needed_ns)
+            && ctx.station.clock.now() < give_up
+            && !ctx.cancelled()
+            && acq.error().is_none()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            acq.drain_into(&mut capture);
+        }
+        if capture.end_time_ns().is_none_or(|t| t < needed_ns) {
+            tracing::warn!(step = %step.id, "the capture stream lagged more than {STREAM_CATCH_UP_S} s behind");
         }
     }
     let (stats, err) = acq.stop(&mut capture);
@@ -578,7 +604,9 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
             station_fault: false,
         };
         if stop <= start || stop - start < window_len {
+            // The harness stopped listening too early: the station's fault.
             shot.detail = "the capture ended before this shot's window".into();
+            shot.station_fault = true;
             m.shots.push(shot);
             continue;
         }

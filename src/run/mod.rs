@@ -67,7 +67,12 @@ impl WallClock {
 /// starts always ends with a report, whatever its outcome.
 pub fn execute(opts: RunOptions) -> Result<RunSummary> {
     validate_vendor(&opts.vendor)?;
-    let station = station::open(&opts.device, opts.rig.as_deref(), opts.scenario.as_deref())?;
+    let station = station::open(
+        &opts.device,
+        opts.rig.as_deref(),
+        opts.scenario.as_deref(),
+        opts.profile.device_class,
+    )?;
     // Whole microseconds: the time report.json states is the time the
     // marking was decided at, so `certlab verify` recomputes it exactly.
     let started = {

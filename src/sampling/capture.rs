@@ -63,6 +63,14 @@ impl Capture {
         self.holes.iter().any(|&(s, l)| s < end && s + l > start)
     }
 
+    /// The source time just past the last good sample, ns (at the nominal
+    /// rate from the last block's stamp); `None` before the first block.
+    pub fn end_time_ns(&self) -> Option<i64> {
+        let &(i, t) = self.anchors.last()?;
+        let after = self.samples.len() as u64 - i;
+        Some(t + (after as f64 * 1e9 / self.sample_rate as f64) as i64)
+    }
+
     /// Duration in seconds at the nominal rate.
     pub fn duration_s(&self) -> f64 {
         self.samples.len() as f64 / self.sample_rate as f64

@@ -8,6 +8,7 @@
 //! Real and simulated implementations are equals behind the same traits. It
 //! measures nothing and judges nothing.
 
+pub mod host;
 pub mod rig;
 pub mod serial_rig;
 pub mod sim;
@@ -305,6 +306,21 @@ pub struct Station {
     pub scenario: Option<(PathBuf, String)>,
 }
 
+/// A `--rig` spec other than `sim`: `serial:PATH` or `usb:VID:PID[:SERIAL]`.
+pub fn parse_rig(r: &str) -> Result<host::RigPort> {
+    if let Some(p) = r.strip_prefix("serial:").filter(|p| !p.is_empty()) {
+        return Ok(host::RigPort::Path(p.to_string()));
+    }
+    if r.starts_with("usb:") {
+        if let Ok(DeviceSpec::Usb { vid, pid, serial }) = DeviceSpec::parse(r) {
+            return Ok(host::RigPort::Usb { vid, pid, serial });
+        }
+    }
+    Err(Error::BadInput(format!(
+        "--rig {r}: expected sim, serial:PATH or usb:VID:PID[:SERIAL]"
+    )))
+}
+
 /// A parsed `--device` spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceSpec {
@@ -358,47 +374,44 @@ impl DeviceSpec {
     }
 }
 
-/// Open the station for a device spec. `scenario` picks a simulated scenario file.
+/// Open the station for a device spec. `scenario` picks a simulated
+/// scenario file; `class` is the profile's device class (a real device is
+/// recorded as one).
 pub fn open(
     spec_text: &str,
     rig: Option<&str>,
     scenario: Option<&std::path::Path>,
+    class: DeviceClass,
 ) -> Result<Station> {
     let spec = DeviceSpec::parse(spec_text)?;
     let rig_port = match rig {
         None | Some("sim") => None,
-        Some(r) => match r.strip_prefix("serial:") {
-            Some(p) if !p.is_empty() => Some(p),
-            _ => {
-                return Err(Error::BadInput(format!(
-                    "--rig {r}: expected sim or serial:PATH"
-                )))
-            }
-        },
+        Some(r) => Some(parse_rig(r)?),
     };
+    let root = usb_dut::sysfs_root();
     match spec {
-        DeviceSpec::Sim(class) => sim::open(class, spec_text, scenario, rig_port),
+        DeviceSpec::Sim(class) => {
+            let port = match &rig_port {
+                Some(p) => Some(p.resolve(&root, rig.unwrap_or_default())?),
+                None => None,
+            };
+            sim::open(class, spec_text, scenario, port.as_deref())
+        }
         DeviceSpec::Usb { vid, pid, serial } => {
             if scenario.is_some() {
                 return Err(Error::BadInput(
                     "--scenario applies only to simulated devices (--device sim[:CLASS])".into(),
                 ));
             }
-            let root = usb_dut::sysfs_root();
             let dev = usb_dut::find(&root, vid, pid, serial.as_deref(), spec_text)?;
-            let i = &dev.identity;
-            Err(Error::NotImplemented(format!(
-                "--device {spec_text}: found {}:{} {} {} (serial {:?}, firmware {}, sysfs {}, classes: {}), \
-                 but driving a real USB device's audio, video and HID streams",
-                i.vid,
-                i.pid,
-                i.manufacturer,
-                i.product,
-                i.serial,
-                i.firmware,
-                dev.name,
-                dev.classes().join(", ")
-            )))
+            let Some(rig_port) = rig_port else {
+                return Err(Error::BadInput(format!(
+                    "--device {spec_text} is a real device: name its rig with --rig serial:PATH \
+                     or --rig usb:VID:PID[:SERIAL] (`certlab devices` lists the ports)"
+                )));
+            };
+            let port = rig_port.resolve(&root, rig.unwrap_or_default())?;
+            host::open_usb(spec_text, class, dev, &root, &port)
         }
         DeviceSpec::Serial(path) => {
             if scenario.is_some() {

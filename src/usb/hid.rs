@@ -167,6 +167,18 @@ impl fmt::Display for HidError {
 
 impl std::error::Error for HidError {}
 
+/// One value of an input report (see [`ReportDescriptor::input_values`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputValue {
+    pub usage: Usage,
+    pub value: i64,
+    /// From an array field: the usage is active (value 1) in this report.
+    pub array: bool,
+}
+
+/// Elements of one array field looked at (a keyboard has 6; more is hostile).
+const MAX_ARRAY_ELEMENTS: u32 = 64;
+
 /// A parsed report descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ReportDescriptor {
@@ -670,6 +682,110 @@ impl ReportDescriptor {
         None
     }
 
+    /// A whole report of `kind` that sets `usage` to `value` and every other
+    /// field to zero (its bytes as written to hidraw: the report id first
+    /// when the descriptor uses ids). `None` when no variable field of that
+    /// kind carries the usage, or the value does not fit its field.
+    pub fn encode(&self, kind: ReportKind, usage: Usage, value: i64) -> Option<Vec<u8>> {
+        let f = self
+            .fields
+            .iter()
+            .find(|f| f.kind == kind && f.usage() == Some(usage))?;
+        if value < f.logical_min || value > f.logical_max || f.bit_size == 0 || f.bit_size > 32 {
+            return None;
+        }
+        // The report's length: the furthest bit any field of it reaches.
+        let bits = self
+            .fields
+            .iter()
+            .filter(|g| g.kind == kind && g.report_id == f.report_id)
+            .map(|g| u64::from(g.bit_offset) + u64::from(g.bit_size) * u64::from(g.count))
+            .max()?;
+        let len = usize::try_from(bits.div_ceil(8)).ok()?;
+        if len > 4096 {
+            return None;
+        }
+        let mut data = vec![0u8; len];
+        let raw = (value as u64) & ((1u64 << f.bit_size) - 1);
+        for k in 0..f.bit_size {
+            if (raw >> k) & 1 != 0 {
+                let bit = f.bit_offset as usize + k as usize;
+                data[bit / 8] |= 1 << (bit % 8);
+            }
+        }
+        if self.uses_report_ids {
+            data.insert(0, f.report_id);
+        }
+        Some(data)
+    }
+
+    /// Every input value a report carries: a variable field's element as
+    /// (usage, value), an array field's active element as (usage, 1) with
+    /// `array` set. `out` is cleared first; it does not grow past the
+    /// capacity [`Self::input_capacity`] gives, so a reader that reserves
+    /// that much allocates nothing per report.
+    pub fn input_values(&self, report: &[u8], out: &mut Vec<InputValue>) {
+        out.clear();
+        let (id, data) = if self.uses_report_ids {
+            match report.split_first() {
+                Some((&id, rest)) => (id, rest),
+                None => return,
+            }
+        } else {
+            (0, report)
+        };
+        for f in &self.fields {
+            if f.kind != ReportKind::Input || f.report_id != id || f.is_constant() {
+                continue;
+            }
+            let value_at = |k: u32| -> Option<i64> {
+                let off = u64::from(f.bit_offset) + u64::from(k) * u64::from(f.bit_size);
+                let raw = extract_bits(data, u32::try_from(off).ok()?, f.bit_size)?;
+                Some(if f.logical_min < 0 {
+                    sign_extend_bits(raw, f.bit_size)
+                } else {
+                    i64::from(raw)
+                })
+            };
+            match &f.usage {
+                FieldUsage::Variable(u) => {
+                    if let Some(v) = value_at(0) {
+                        out.push(InputValue {
+                            usage: *u,
+                            value: v,
+                            array: false,
+                        });
+                    }
+                }
+                FieldUsage::Array(ranges) => {
+                    for k in 0..f.count.min(MAX_ARRAY_ELEMENTS) {
+                        let Some(v) = value_at(k) else { break };
+                        if let Some(u) = array_usage(ranges, v - f.logical_min) {
+                            out.push(InputValue {
+                                usage: u,
+                                value: 1,
+                                array: true,
+                            });
+                        }
+                    }
+                }
+                FieldUsage::None => {}
+            }
+        }
+    }
+
+    /// How many values [`Self::input_values`] can give for one report.
+    pub fn input_capacity(&self) -> usize {
+        self.fields
+            .iter()
+            .filter(|f| f.kind == ReportKind::Input)
+            .map(|f| match f.usage {
+                FieldUsage::Array(_) => f.count.min(MAX_ARRAY_ELEMENTS) as usize,
+                _ => 1,
+            })
+            .sum()
+    }
+
     /// [`Self::decode`] of an input report.
     pub fn decode_input(&self, report: &[u8], page: u16, id: u16) -> Option<i64> {
         self.decode(ReportKind::Input, report, Usage::new(page, id))
@@ -738,6 +854,81 @@ mod tests {
         assert_eq!(extract_bits(&[0b1010_0000, 0x01], 5, 4), Some(0b1101));
         assert_eq!(extract_bits(&[0xff], 4, 8), None);
         assert_eq!(sign_extend_bits(0b111, 3), -1);
+    }
+
+    /// Hook Switch and Phone Mute in (report 1), Mute / Off-Hook / Ring
+    /// LEDs out (report 2), and a keypad array in (report 3).
+    const PHONE: &[u8] = &[
+        0x05, 0x0b, 0x09, 0x01, 0xa1, 0x01, // Telephony: Phone, application
+        0x85, 0x01, 0x15, 0x00, 0x25, 0x01, 0x75, 0x01, 0x95, 0x01, // id 1, 0..1, 1 bit
+        0x09, 0x20, 0x81, 0x22, // Hook Switch, input
+        0x09, 0x2f, 0x81, 0x06, // Phone Mute, input (relative)
+        0x95, 0x06, 0x81, 0x03, // padding
+        0x85, 0x02, 0x05, 0x08, 0x09, 0x09, 0x09, 0x17, 0x09, 0x18, // id 2, LEDs
+        0x95, 0x03, 0x91, 0x22, 0x95, 0x05, 0x91, 0x03, // output, padding
+        0x85, 0x03, 0x05, 0x0b, 0x19, 0xb0, 0x29, 0xbb, // id 3, Phone Key 0..11
+        0x15, 0x00, 0x25, 0x0b, 0x75, 0x08, 0x95, 0x02, 0x81, 0x00, // array of 2
+        0xc0,
+    ];
+
+    #[test]
+    fn output_reports_are_encoded_and_input_values_read_back() {
+        let rd = parse(PHONE).unwrap();
+        // Off-Hook LED on: report 2, bit 1.
+        let r = rd
+            .encode(ReportKind::Output, Usage::new(0x08, 0x17), 1)
+            .unwrap();
+        assert_eq!(r, vec![0x02, 0b0000_0010]);
+        assert_eq!(
+            rd.decode(ReportKind::Output, &r, Usage::new(0x08, 0x17)),
+            Some(1)
+        );
+        assert_eq!(
+            rd.decode(ReportKind::Output, &r, Usage::new(0x08, 0x09)),
+            Some(0)
+        );
+        // Out of the field's range, or a usage no output declares.
+        assert!(rd
+            .encode(ReportKind::Output, Usage::new(0x08, 0x17), 2)
+            .is_none());
+        assert!(rd
+            .encode(ReportKind::Output, Usage::new(0x0b, 0x20), 1)
+            .is_none());
+
+        let mut out = Vec::with_capacity(rd.input_capacity());
+        let cap = out.capacity();
+        rd.input_values(&[0x01, 0b01], &mut out);
+        let hook = Usage::new(0x0b, 0x20);
+        let mute = Usage::new(0x0b, 0x2f);
+        assert_eq!(
+            out,
+            vec![
+                InputValue {
+                    usage: hook,
+                    value: 1,
+                    array: false
+                },
+                InputValue {
+                    usage: mute,
+                    value: 0,
+                    array: false
+                },
+            ]
+        );
+        // Keys 3 and 0 held: an array of Phone Key usages (0xb0 + index).
+        rd.input_values(&[0x03, 3, 0], &mut out);
+        assert_eq!(
+            out.iter()
+                .map(|v| (v.usage.id, v.array))
+                .collect::<Vec<_>>(),
+            vec![(0xb3, true), (0xb0, true)]
+        );
+        assert_eq!(out.capacity(), cap, "no growth past input_capacity");
+        // Another report id, or a short report: nothing.
+        rd.input_values(&[0x07, 1], &mut out);
+        assert!(out.is_empty());
+        rd.input_values(&[], &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

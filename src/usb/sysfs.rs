@@ -267,6 +267,62 @@ fn read_device_in(dir: &Path, names: &[String], name: &str) -> UsbDevice {
     dev
 }
 
+/// The kernel device nodes a USB device's interfaces expose, as sysfs
+/// names them (the node is `/dev/<name>`; an ALSA card is `hw:<index>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeviceNodes {
+    /// (interface number, `hidrawN`), from `<intf>/<hid-node>/hidraw/`.
+    pub hidraw: Vec<(u8, String)>,
+    /// (interface number, `ttyACMN`...), from `<intf>/tty/`.
+    pub tty: Vec<(u8, String)>,
+    /// (interface number, ALSA card index), from `<intf>/sound/cardN`.
+    pub sound_cards: Vec<(u8, u32)>,
+    /// (interface number, `videoN`), from `<intf>/video4linux/`.
+    pub video: Vec<(u8, String)>,
+}
+
+/// The device nodes of device `name` under ROOT (empty lists when its
+/// interfaces have no driver bound).
+pub fn device_nodes(root: &Path, name: &str) -> io::Result<DeviceNodes> {
+    let dir = devices_dir(root);
+    if !safe_name(name) || !dir.join(name).is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no USB device {name} under {}", dir.display()),
+        ));
+    }
+    let mut nodes = DeviceNodes::default();
+    let prefix = format!("{name}:");
+    for iname in list_names(&dir)?.iter().filter(|n| n.starts_with(&prefix)) {
+        let Some((_, intf)) = parse_interface_suffix(&iname[prefix.len()..]) else {
+            continue;
+        };
+        let idir = dir.join(iname);
+        let names_in = |sub: &Path| list_names(sub).unwrap_or_default();
+        for node in names_in(&idir) {
+            for raw in names_in(&idir.join(&node).join("hidraw")) {
+                if raw.starts_with("hidraw") {
+                    nodes.hidraw.push((intf, raw));
+                }
+            }
+        }
+        for tty in names_in(&idir.join("tty")) {
+            nodes.tty.push((intf, tty));
+        }
+        for card in names_in(&idir.join("sound")) {
+            if let Some(n) = card.strip_prefix("card").and_then(|n| n.parse().ok()) {
+                nodes.sound_cards.push((intf, n));
+            }
+        }
+        for v in names_in(&idir.join("video4linux")) {
+            if v.starts_with("video") {
+                nodes.video.push((intf, v));
+            }
+        }
+    }
+    Ok(nodes)
+}
+
 /// `"1.3"` → (1, 3).
 fn parse_interface_suffix(s: &str) -> Option<(u8, u8)> {
     let (c, i) = s.split_once('.')?;

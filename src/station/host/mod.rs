@@ -1,0 +1,179 @@
+//! The station's real host I/O: the DUT's kernel interfaces on Linux.
+//!
+//! Owns the backends that implement the station traits over real device
+//! nodes — [`hidraw`] (HID input and output reports) — and assembling a
+//! station for a `usb:VID:PID[:SERIAL]` DUT from the nodes its interfaces
+//! expose in sysfs, with the rig on a real serial port. Each backend stamps
+//! what it reads with CLOCK_MONOTONIC (the host clock) as close to the
+//! kernel as it can, and counts what it loses. None of them measures or
+//! judges.
+
+pub mod hidraw;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::usb_dut::{self, SysfsWatch};
+use super::{
+    AudioPath, Camera, DeviceIdentity, Dut, HidInput, Station, StationError, StationResult,
+};
+use crate::profile::DeviceClass;
+use crate::sampling::BlockSource;
+use crate::time::{HostClock, HostTime};
+use crate::usb::sysfs::{self, DeviceNodes, UsbDevice};
+use crate::{Error, Result};
+
+/// Where the rig is: a serial port by path, or a USB CDC-ACM device by identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RigPort {
+    Path(String),
+    Usb {
+        vid: u16,
+        pid: u16,
+        serial: Option<String>,
+    },
+}
+
+impl RigPort {
+    /// The serial port's path: a `usb:` rig is found in sysfs (under `root`)
+    /// and its tty node taken.
+    pub fn resolve(&self, root: &Path, spec: &str) -> Result<String> {
+        match self {
+            RigPort::Path(p) => Ok(p.clone()),
+            RigPort::Usb { vid, pid, serial } => {
+                let dev = usb_dut::find(root, *vid, *pid, serial.as_deref(), spec)?;
+                let nodes = sysfs::device_nodes(root, &dev.name)
+                    .map_err(|e| Error::Device(format!("rig {spec}: {e}")))?;
+                match nodes.tty.first() {
+                    Some((_, tty)) => Ok(format!("/dev/{tty}")),
+                    None => Err(Error::Device(format!(
+                        "rig {spec}: the device {}:{} has no serial port (no tty under its \
+                         interfaces; is cdc_acm bound?)",
+                        dev.identity.vid, dev.identity.pid
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// A DUT interface certlab cannot drive here, and why: every call says so,
+/// so that a step needing it ends in ERROR with the reason.
+pub struct Unavailable(pub String);
+
+impl AudioPath for Unavailable {
+    fn capture_stream(&mut self, _: u32) -> StationResult<Box<dyn BlockSource>> {
+        Err(StationError::Other(self.0.clone()))
+    }
+    fn play(&mut self, _: Arc<[f32]>, _: u32, _: HostTime) -> StationResult<()> {
+        Err(StationError::Other(self.0.clone()))
+    }
+}
+
+impl Camera for Unavailable {
+    fn start(&mut self) -> StationResult<()> {
+        Err(StationError::Other(self.0.clone()))
+    }
+    fn next_frame(&mut self, _: Duration) -> StationResult<Option<super::Frame>> {
+        Err(StationError::Other(self.0.clone()))
+    }
+    fn stop(&mut self) -> StationResult<()> {
+        Ok(())
+    }
+}
+
+impl HidInput for Unavailable {
+    fn next_event(&mut self, _: Duration) -> StationResult<Option<super::HidEvent>> {
+        Err(StationError::Other(self.0.clone()))
+    }
+}
+
+/// The hidraw node of a device to read telephony buttons from: the first
+/// whose report descriptor declares a Telephony (0x0B) input, else the first.
+pub fn pick_hidraw(nodes: &DeviceNodes, dev: &UsbDevice) -> Option<PathBuf> {
+    let telephony_intf: Vec<u8> = dev
+        .hid
+        .iter()
+        .filter(|h| {
+            h.report.as_ref().is_ok_and(|r| {
+                r.fields.iter().any(|f| {
+                    f.kind == crate::usb::hid::ReportKind::Input
+                        && f.usage().is_some_and(|u| u.page == 0x0b)
+                })
+            })
+        })
+        .map(|h| h.interface)
+        .collect();
+    nodes
+        .hidraw
+        .iter()
+        .find(|(i, _)| telephony_intf.contains(i))
+        .or(nodes.hidraw.first())
+        .map(|(_, n)| PathBuf::from("/dev").join(n))
+}
+
+/// Open a station for a real USB DUT found in sysfs at `root`, its rig on
+/// `rig_port`. Interfaces certlab cannot drive yet are there as
+/// [`Unavailable`], naming why.
+pub fn open_usb(
+    spec: &str,
+    class: DeviceClass,
+    dev: UsbDevice,
+    root: &Path,
+    rig_port: &str,
+) -> Result<Station> {
+    let clock = HostClock::new();
+    let nodes = sysfs::device_nodes(root, &dev.name)
+        .map_err(|e| Error::Device(format!("--device {spec}: {e}")))?;
+    let dev = Arc::new(dev);
+    let identity = DeviceIdentity::from_usb(spec, class, dev.clone(), false);
+    let caps = &identity.capabilities;
+    let hid: Option<Box<dyn HidInput>> = match pick_hidraw(&nodes, &dev) {
+        Some(path) => Some(Box::new(
+            hidraw::Hidraw::open(&path, clock)
+                .map_err(|e| Error::Device(format!("--device {spec}: {e}")))?,
+        )),
+        None if !caps.hid_usages.is_empty() => Some(Box::new(Unavailable(format!(
+            "{spec} declares HID usages but no hidraw node is bound to it (is usbhid loaded?)"
+        )))),
+        None => None,
+    };
+    let audio: Option<Box<dyn AudioPath>> =
+        (caps.audio_playback || caps.audio_capture).then(|| {
+            Box::new(Unavailable(format!(
+            "{spec}'s USB audio (ALSA card {}) cannot be driven yet: the ALSA backend is not built",
+            nodes
+                .sound_cards
+                .first()
+                .map(|(_, c)| format!("hw:{c}"))
+                .unwrap_or_else(|| "none bound".into())
+        ))) as Box<dyn AudioPath>
+        });
+    let camera: Option<Box<dyn Camera>> = (!caps.video_modes.is_empty()).then(|| {
+        Box::new(Unavailable(format!(
+            "{spec}'s USB video ({}) cannot be driven yet: the V4L2 backend is not built",
+            nodes
+                .video
+                .first()
+                .map(|(_, v)| format!("/dev/{v}"))
+                .unwrap_or_else(|| "no node bound".into())
+        ))) as Box<dyn Camera>
+    });
+    let watch = SysfsWatch::new(root, &dev);
+    let rig = super::serial_rig::open_port(rig_port, clock)?;
+    tracing::info!(?nodes, rig = rig_port, "opened a USB DUT");
+    Ok(Station {
+        clock,
+        identity,
+        rig,
+        dut: Dut {
+            audio,
+            camera,
+            hid,
+            control: None,
+            presence: Some(Box::new(watch.spawn(Duration::from_millis(200)))),
+        },
+        scenario: None,
+    })
+}
