@@ -157,6 +157,32 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Play noise bursts to one ALSA device at scheduled times and find them
+    /// in another's capture: the path's latency, shot by shot, and its xruns
+    /// (needs the `alsa` feature).
+    #[command(after_help = "\
+Times come from ALSA's monotonic timestamps on both streams, not from buffer
+sizes. With snd-aloop, play to hw:Loopback,0,0 and capture hw:Loopback,1,0.
+Exit 0 when every shot was found, 2 when one was not or a device failed.
+
+Example:
+  certlab probe audio --playback hw:Loopback,0,0 --capture hw:Loopback,1,0 --shots 20")]
+    Audio {
+        /// ALSA playback device name.
+        #[arg(long, value_name = "NAME")]
+        playback: String,
+        /// ALSA capture device name.
+        #[arg(long, value_name = "NAME")]
+        capture: String,
+        #[arg(long, value_name = "HZ", default_value_t = 48000)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        shots: u32,
+        #[arg(long, value_name = "MS", default_value_t = 300.0)]
+        interval_ms: f64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -444,6 +470,14 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
             listen_ms,
             json,
         }) => probe::hid(&device, set.as_deref(), listen_ms, json),
+        Command::Probe(ProbeCmd::Audio {
+            playback,
+            capture,
+            rate,
+            shots,
+            interval_ms,
+            json,
+        }) => probe::audio(&playback, &capture, rate, shots, interval_ms, json),
         Command::Sim(SimCmd::Rig { scenario }) => cmd_sim_rig(scenario),
     }
 }

@@ -170,3 +170,190 @@ pub fn hid(device: &str, set: Option<&str>, listen_ms: u64, json: bool) -> Resul
     }
     Ok(ExitStatus::Ok)
 }
+
+/// One loopback shot's result.
+#[cfg(feature = "alsa")]
+#[derive(Serialize)]
+struct AudioShot {
+    shot: u32,
+    latency_ms: Option<f64>,
+    detail: String,
+}
+
+#[cfg(feature = "alsa")]
+#[derive(Serialize)]
+struct AudioOut {
+    playback: String,
+    capture: String,
+    sample_rate: u32,
+    shots: Vec<AudioShot>,
+    median_ms: Option<f64>,
+    min_ms: Option<f64>,
+    max_ms: Option<f64>,
+    capture_xruns: u64,
+    playback_xruns: u64,
+    late_stimuli: u64,
+    gap_blocks: u64,
+    overrun_blocks: u64,
+}
+
+/// `certlab probe audio`: play noise bursts on one ALSA device at scheduled
+/// host times and find them in another's capture; print each latency.
+pub fn audio(
+    playback: &str,
+    capture: &str,
+    rate: u32,
+    shots: u32,
+    interval_ms: f64,
+    json: bool,
+) -> Result<ExitStatus> {
+    if !(8000..=192_000).contains(&rate) || shots == 0 || shots > 1000 || interval_ms < 150.0 {
+        return Err(Error::BadInput(
+            "--rate 8000..192000, --shots 1..1000 and --interval-ms of at least 150".into(),
+        ));
+    }
+    audio_impl(playback, capture, rate, shots, interval_ms, json)
+}
+
+#[cfg(not(feature = "alsa"))]
+fn audio_impl(_: &str, _: &str, _: u32, _: u32, _: f64, _: bool) -> Result<ExitStatus> {
+    Err(Error::Device(
+        "certlab probe audio needs certlab built with `--features alsa` (and libasound2-dev)"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "alsa")]
+fn audio_impl(
+    playback: &str,
+    capture: &str,
+    rate: u32,
+    shots: u32,
+    interval_ms: f64,
+    json: bool,
+) -> Result<ExitStatus> {
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::Arc;
+
+    use crate::measure::delay::Correlator;
+    use crate::measure::stimulus::Stimulus;
+    use crate::profile::StimulusKind;
+    use crate::sampling::{Acquisition, Capture};
+    use crate::station::host::alsa_audio::AlsaAudio;
+    use crate::station::AudioPath;
+
+    let clock = HostClock::new();
+    let dev = |e: crate::station::StationError| Error::Device(e.to_string());
+    let mut a = AlsaAudio::new(capture, playback, clock);
+    let stim = Stimulus::new(StimulusKind::Noise, rate, 0.1, 7);
+    let samples: Arc<[f32]> = stim.samples().into();
+    let interval = interval_ms / 1e3;
+    let total = 0.5 + shots as f64 * interval + 1.0;
+    let source = a.capture_stream(rate).map_err(dev)?;
+    let mut cap = Capture::new(rate, (total * rate as f64) as usize);
+    let mut acq = Acquisition::start(source, 1024)
+        .map_err(|e| Error::Harness(format!("cannot start acquisition: {e}")))?;
+    let t0 = clock.now().plus_secs(0.5);
+    let mut emitted = Vec::new();
+    for k in 0..shots {
+        let at = t0.plus_secs(k as f64 * interval);
+        // Hand each shot to the player 60 ms ahead, as a step does.
+        while clock.now() < at.plus_secs(-0.06) {
+            acq.drain_into(&mut cap);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        a.play(samples.clone(), rate, at).map_err(dev)?;
+        emitted.push(at);
+    }
+    let end = t0.plus_secs(shots as f64 * interval + 0.5);
+    while clock.now() < end {
+        acq.drain_into(&mut cap);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.stop_playback();
+    let (stats, err) = acq.stop(&mut cap);
+    if let Some(e) = err {
+        return Err(Error::Device(format!("capture from {capture}: {e}")));
+    }
+    let map = cap
+        .time_map()
+        .ok_or_else(|| Error::Device(format!("nothing was captured from {capture}")))?;
+    let mut corr = Correlator::new(&samples, rate);
+    let window = ((0.1 + 0.3) * rate as f64) as usize;
+    let mut out = Vec::new();
+    let mut lat = Vec::new();
+    for (k, at) in emitted.iter().enumerate() {
+        let i = map.index_of(at.0 as f64).round().max(0.0) as usize;
+        let stop = (i + window).min(cap.samples.len());
+        let shot = if stop <= i || stop - i < window {
+            AudioShot {
+                shot: k as u32,
+                latency_ms: None,
+                detail: "the capture ended before this shot's window".into(),
+            }
+        } else {
+            match corr.estimate(&cap.samples[i..stop]) {
+                Ok(d) => {
+                    let t = map.time_of(i as f64 + d.delay_samples);
+                    let ms = (t - at.0 as f64) / 1e6;
+                    lat.push(ms);
+                    AudioShot {
+                        shot: k as u32,
+                        latency_ms: Some(ms),
+                        detail: format!("confidence {:.3}, SNR {:.1} dB", d.confidence, d.snr_db),
+                    }
+                }
+                Err(e) => AudioShot {
+                    shot: k as u32,
+                    latency_ms: None,
+                    detail: e.to_string(),
+                },
+            }
+        };
+        if !json {
+            match shot.latency_ms {
+                Some(ms) => println!("shot {:>3}: {ms:>9.3} ms  ({})", shot.shot, shot.detail),
+                None => println!("shot {:>3}: missed ({})", shot.shot, shot.detail),
+            }
+        }
+        out.push(shot);
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let median = (!lat.is_empty()).then(|| lat[lat.len() / 2]);
+    let o = AudioOut {
+        playback: playback.into(),
+        capture: capture.into(),
+        sample_rate: rate,
+        median_ms: median,
+        min_ms: lat.first().copied(),
+        max_ms: lat.last().copied(),
+        capture_xruns: a.stats.capture_xruns.load(Relaxed),
+        playback_xruns: a.stats.playback_xruns.load(Relaxed),
+        late_stimuli: a.stats.late_stimuli.load(Relaxed),
+        gap_blocks: cap.gap_blocks,
+        overrun_blocks: stats.overruns,
+        shots: out,
+    };
+    if json {
+        let text = serde_json::to_string_pretty(&o)
+            .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
+        println!("{text}");
+    } else {
+        println!(
+            "{} of {} shots; median {} ms (min {}, max {}); xruns {} capture, {} playback; {} late",
+            lat.len(),
+            o.shots.len(),
+            o.median_ms.map(|v| format!("{v:.3}")).unwrap_or("-".into()),
+            o.min_ms.map(|v| format!("{v:.3}")).unwrap_or("-".into()),
+            o.max_ms.map(|v| format!("{v:.3}")).unwrap_or("-".into()),
+            o.capture_xruns,
+            o.playback_xruns,
+            o.late_stimuli
+        );
+    }
+    Ok(if lat.len() == o.shots.len() {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::Incomplete
+    })
+}

@@ -1,13 +1,16 @@
 //! The station's real host I/O: the DUT's kernel interfaces on Linux.
 //!
 //! Owns the backends that implement the station traits over real device
-//! nodes — [`hidraw`] (HID input and output reports) — and assembling a
+//! nodes — [`hidraw`] (HID input and output reports) and, with the cargo
+//! feature `alsa`, `alsa_audio` (USB audio through ALSA) — and assembling a
 //! station for a `usb:VID:PID[:SERIAL]` DUT from the nodes its interfaces
 //! expose in sysfs, with the rig on a real serial port. Each backend stamps
 //! what it reads with CLOCK_MONOTONIC (the host clock) as close to the
 //! kernel as it can, and counts what it loses. None of them measures or
 //! judges.
 
+#[cfg(feature = "alsa")]
+pub mod alsa_audio;
 pub mod hidraw;
 
 use std::path::{Path, PathBuf};
@@ -113,6 +116,29 @@ pub fn pick_hidraw(nodes: &DeviceNodes, dev: &UsbDevice) -> Option<PathBuf> {
         .map(|(_, n)| PathBuf::from("/dev").join(n))
 }
 
+/// The DUT's audio: its ALSA card (`hw:N,0`) for both directions, when
+/// certlab is built with the `alsa` feature and a card is bound.
+fn audio_path(spec: &str, nodes: &DeviceNodes, clock: HostClock) -> Box<dyn AudioPath> {
+    let Some((_, card)) = nodes.sound_cards.first() else {
+        return Box::new(Unavailable(format!(
+            "{spec} declares USB audio but no ALSA card is bound to it (is snd-usb-audio loaded?)"
+        )));
+    };
+    #[cfg(feature = "alsa")]
+    {
+        let name = format!("hw:{card},0");
+        Box::new(alsa_audio::AlsaAudio::new(&name, &name, clock))
+    }
+    #[cfg(not(feature = "alsa"))]
+    {
+        let _ = clock;
+        Box::new(Unavailable(format!(
+            "{spec}'s USB audio (ALSA card hw:{card}) needs certlab built with `--features alsa` \
+             (and libasound2-dev)"
+        )))
+    }
+}
+
 /// Open a station for a real USB DUT found in sysfs at `root`, its rig on
 /// `rig_port`. Interfaces certlab cannot drive yet are there as
 /// [`Unavailable`], naming why.
@@ -140,16 +166,7 @@ pub fn open_usb(
         None => None,
     };
     let audio: Option<Box<dyn AudioPath>> =
-        (caps.audio_playback || caps.audio_capture).then(|| {
-            Box::new(Unavailable(format!(
-            "{spec}'s USB audio (ALSA card {}) cannot be driven yet: the ALSA backend is not built",
-            nodes
-                .sound_cards
-                .first()
-                .map(|(_, c)| format!("hw:{c}"))
-                .unwrap_or_else(|| "none bound".into())
-        ))) as Box<dyn AudioPath>
-        });
+        (caps.audio_playback || caps.audio_capture).then(|| audio_path(spec, &nodes, clock));
     let camera: Option<Box<dyn Camera>> = (!caps.video_modes.is_empty()).then(|| {
         Box::new(Unavailable(format!(
             "{spec}'s USB video ({}) cannot be driven yet: the V4L2 backend is not built",
