@@ -536,3 +536,36 @@ fn probe_hid_says_what_is_missing() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("not a hidraw node"), "{}", stderr(&o));
 }
+
+#[test]
+fn probe_camera_and_audio_say_what_is_missing() {
+    let o = certlab()
+        .args(["probe", "camera", "--device", "/dev/certlab-no-video"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("no such video node"), "{}", stderr(&o));
+    let o = certlab()
+        .env("CERTLAB_SYSFS", root().join("fixtures/usb/speakerphone-uac1"))
+        .args(["probe", "camera", "--device", "usb:1209:0001"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("has no V4L2 node"), "{}", stderr(&o));
+    let o = certlab()
+        .args(["probe", "camera", "--device", "sim", "--frames", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 3);
+    // Without the alsa feature (the default build) audio says how to get it.
+    let o = certlab()
+        .args(["probe", "audio", "--playback", "null", "--capture", "null"])
+        .output()
+        .unwrap();
+    if cfg!(feature = "alsa") {
+        assert_eq!(code(&o), 2, "null never carries the bursts back");
+    } else {
+        assert_eq!(code(&o), 2);
+        assert!(stderr(&o).contains("--features alsa"), "{}", stderr(&o));
+    }
+}

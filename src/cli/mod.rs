@@ -157,6 +157,30 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Stream frames from a V4L2 camera and print each with its kernel
+    /// timestamp, the frame interval and the frames the driver dropped.
+    #[command(after_help = "\
+Asks for WIDTHxHEIGHT at FPS in a format whose luma certlab reads (YUYV, UYVY,
+GREY, NV12); the driver may give another mode, which is printed. Exit 2 when
+the node cannot be opened or streams nothing for 2 s.
+
+Example:
+  certlab probe camera --device /dev/video0 --frames 30")]
+    Camera {
+        /// usb:VID:PID[:SERIAL] (its V4L2 node) or /dev/videoN.
+        #[arg(long, value_name = "SPEC")]
+        device: String,
+        #[arg(long, default_value_t = 30)]
+        frames: u32,
+        #[arg(long, default_value_t = 640)]
+        width: u32,
+        #[arg(long, default_value_t = 480)]
+        height: u32,
+        #[arg(long, default_value_t = 30.0)]
+        fps: f64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Play noise bursts to one ALSA device at scheduled times and find them
     /// in another's capture: the path's latency, shot by shot, and its xruns
     /// (needs the `alsa` feature).
@@ -470,6 +494,14 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
             listen_ms,
             json,
         }) => probe::hid(&device, set.as_deref(), listen_ms, json),
+        Command::Probe(ProbeCmd::Camera {
+            device,
+            frames,
+            width,
+            height,
+            fps,
+            json,
+        }) => probe::camera(&device, frames, width, height, fps, json),
         Command::Probe(ProbeCmd::Audio {
             playback,
             capture,

@@ -357,3 +357,131 @@ fn audio_impl(
         ExitStatus::Incomplete
     })
 }
+
+/// The V4L2 node a `--device` spec or a path names.
+fn video_node_of(device: &str) -> Result<PathBuf> {
+    if device.starts_with("/dev/") {
+        return Ok(PathBuf::from(device));
+    }
+    let DeviceSpec::Usb { vid, pid, serial } = DeviceSpec::parse(device)? else {
+        return Err(Error::BadInput(format!(
+            "--device {device}: give usb:VID:PID[:SERIAL] or a /dev/videoN path"
+        )));
+    };
+    let root = usb_dut::sysfs_root();
+    let dev = usb_dut::find(&root, vid, pid, serial.as_deref(), device)?;
+    let nodes = sysfs::device_nodes(&root, &dev.name)
+        .map_err(|e| Error::Device(format!("{device}: {e}")))?;
+    nodes
+        .video
+        .first()
+        .map(|(_, v)| PathBuf::from("/dev").join(v))
+        .ok_or_else(|| Error::Device(format!("{device} has no V4L2 node (is uvcvideo bound?)")))
+}
+
+#[derive(Serialize)]
+struct FrameOut {
+    seq: u64,
+    /// Kernel timestamp, ms since the first frame.
+    t_ms: f64,
+    mean_luma: f64,
+}
+
+#[derive(Serialize)]
+struct CameraOut {
+    node: String,
+    width: u32,
+    height: u32,
+    fps: f64,
+    frames: Vec<FrameOut>,
+    interval_ms_mean: Option<f64>,
+    interval_ms_min: Option<f64>,
+    interval_ms_max: Option<f64>,
+    dropped_frames: u64,
+    error_frames: u64,
+    unstamped_frames: u64,
+}
+
+/// `certlab probe camera`: stream N frames with their kernel timestamps.
+pub fn camera(
+    device: &str,
+    frames: u32,
+    width: u32,
+    height: u32,
+    fps: f64,
+    json: bool,
+) -> Result<ExitStatus> {
+    use crate::station::host::v4l2::V4l2Camera;
+    use crate::station::Camera;
+    use std::sync::atomic::Ordering::Relaxed;
+    if frames == 0 || frames > 10_000 {
+        return Err(Error::BadInput("--frames 1..10000".into()));
+    }
+    let node = video_node_of(device)?;
+    let clock = HostClock::new();
+    let dev = |e: crate::station::StationError| Error::Device(e.to_string());
+    let mut cam = V4l2Camera::open(&node, width, height, fps, clock).map_err(dev)?;
+    let (w, h, f) = cam.mode();
+    cam.start().map_err(dev)?;
+    let mut out = Vec::new();
+    let mut first = None;
+    while out.len() < frames as usize {
+        let Some(fr) = cam.next_frame(Duration::from_secs(2)).map_err(dev)? else {
+            return Err(Error::Device(format!(
+                "{}: no frame within 2 s ({} received)",
+                node.display(),
+                out.len()
+            )));
+        };
+        let t0 = *first.get_or_insert(fr.host_time);
+        let mean = fr.luma.iter().map(|&v| f64::from(v)).sum::<f64>() / fr.luma.len().max(1) as f64;
+        let o = FrameOut {
+            seq: fr.seq,
+            t_ms: fr.host_time.secs_since(t0) * 1e3,
+            mean_luma: mean,
+        };
+        if !json {
+            println!(
+                "frame {:>6}  {:>10.3} ms  mean luma {:6.1}",
+                o.seq, o.t_ms, o.mean_luma
+            );
+        }
+        out.push(o);
+    }
+    cam.stop().map_err(dev)?;
+    let gaps: Vec<f64> = out.windows(2).map(|p| p[1].t_ms - p[0].t_ms).collect();
+    let o = CameraOut {
+        node: node.display().to_string(),
+        width: w,
+        height: h,
+        fps: f,
+        interval_ms_mean: (!gaps.is_empty()).then(|| gaps.iter().sum::<f64>() / gaps.len() as f64),
+        interval_ms_min: gaps.iter().copied().reduce(f64::min),
+        interval_ms_max: gaps.iter().copied().reduce(f64::max),
+        dropped_frames: cam.dropped_frames.load(Relaxed),
+        error_frames: cam.error_frames.load(Relaxed),
+        unstamped_frames: cam.unstamped_frames.load(Relaxed),
+        frames: out,
+    };
+    if json {
+        let text = serde_json::to_string_pretty(&o)
+            .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
+        println!("{text}");
+    } else {
+        println!(
+            "{} {}x{} at {:.2} fps: {} frames, interval {} ms mean ({}..{}), {} dropped, {} errors, {} without kernel stamps",
+            o.node,
+            o.width,
+            o.height,
+            o.fps,
+            o.frames.len(),
+            o.interval_ms_mean.map(|v| format!("{v:.3}")).unwrap_or("-".into()),
+            o.interval_ms_min.map(|v| format!("{v:.3}")).unwrap_or("-".into()),
+            o.interval_ms_max.map(|v| format!("{v:.3}")).unwrap_or("-".into()),
+            o.dropped_frames,
+            o.error_frames,
+            o.unstamped_frames
+        );
+    }
+    Ok(ExitStatus::Ok)
+}

@@ -2,7 +2,8 @@
 //!
 //! Owns the backends that implement the station traits over real device
 //! nodes — [`hidraw`] (HID input and output reports) and, with the cargo
-//! feature `alsa`, `alsa_audio` (USB audio through ALSA) — and assembling a
+//! feature `alsa`, `alsa_audio` (USB audio through ALSA), and [`v4l2`]
+//! (cameras) — and assembling a
 //! station for a `usb:VID:PID[:SERIAL]` DUT from the nodes its interfaces
 //! expose in sysfs, with the rig on a real serial port. Each backend stamps
 //! what it reads with CLOCK_MONOTONIC (the host clock) as close to the
@@ -12,6 +13,7 @@
 #[cfg(feature = "alsa")]
 pub mod alsa_audio;
 pub mod hidraw;
+pub mod v4l2;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -116,6 +118,24 @@ pub fn pick_hidraw(nodes: &DeviceNodes, dev: &UsbDevice) -> Option<PathBuf> {
         .map(|(_, n)| PathBuf::from("/dev").join(n))
 }
 
+/// The camera mode to ask for: the highest frame rate of an uncompressed
+/// format at 640×480 or the nearest size below it, else the first mode.
+fn preferred_mode(modes: &[super::VideoMode]) -> (u32, u32, f64) {
+    // UVC names formats by their GUID's FourCC (YUY2 is V4L2's YUYV).
+    let readable = |f: &str| matches!(f, "YUY2" | "YUYV" | "UYVY" | "NV12" | "Y800" | "GREY");
+    modes
+        .iter()
+        .filter(|m| readable(&m.format) && m.width <= 640 && m.height <= 480)
+        .max_by(|a, b| {
+            (a.width * a.height, a.fps)
+                .partial_cmp(&(b.width * b.height, b.fps))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .or(modes.first())
+        .map(|m| (m.width, m.height, m.fps))
+        .unwrap_or((640, 480, 30.0))
+}
+
 /// The DUT's audio: its ALSA card (`hw:N,0`) for both directions, when
 /// certlab is built with the `alsa` feature and a card is bound.
 fn audio_path(spec: &str, nodes: &DeviceNodes, clock: HostClock) -> Box<dyn AudioPath> {
@@ -167,16 +187,22 @@ pub fn open_usb(
     };
     let audio: Option<Box<dyn AudioPath>> =
         (caps.audio_playback || caps.audio_capture).then(|| audio_path(spec, &nodes, clock));
-    let camera: Option<Box<dyn Camera>> = (!caps.video_modes.is_empty()).then(|| {
-        Box::new(Unavailable(format!(
-            "{spec}'s USB video ({}) cannot be driven yet: the V4L2 backend is not built",
-            nodes
-                .video
-                .first()
-                .map(|(_, v)| format!("/dev/{v}"))
-                .unwrap_or_else(|| "no node bound".into())
-        ))) as Box<dyn Camera>
-    });
+    let camera: Option<Box<dyn Camera>> = if caps.video_modes.is_empty() {
+        None
+    } else {
+        Some(match nodes.video.first() {
+            Some((_, v)) => {
+                let (w, h, fps) = preferred_mode(&caps.video_modes);
+                Box::new(
+                    v4l2::V4l2Camera::open(&PathBuf::from("/dev").join(v), w, h, fps, clock)
+                        .map_err(|e| Error::Device(format!("--device {spec}: {e}")))?,
+                )
+            }
+            None => Box::new(Unavailable(format!(
+                "{spec} declares USB video but no V4L2 node is bound to it (is uvcvideo loaded?)"
+            ))),
+        })
+    };
     let watch = SysfsWatch::new(root, &dev);
     let rig = super::serial_rig::open_port(rig_port, clock)?;
     tracing::info!(?nodes, rig = rig_port, "opened a USB DUT");
