@@ -17,9 +17,14 @@ struct SimRig {
 
 impl SimRig {
     fn start(scenario: &str) -> SimRig {
+        SimRig::start_with(scenario, &[])
+    }
+
+    fn start_with(scenario: &str, extra: &[&str]) -> SimRig {
         let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("certlab"))
             .current_dir(root())
             .args(["sim", "rig", "--scenario", scenario])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -158,4 +163,86 @@ fn a_simulated_device_refuses_a_port_that_is_not_a_simulated_rig() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Copy bytes both ways between two pseudo-terminal masters, so that their
+/// two slave paths are the two ends of one serial line.
+fn null_modem() -> (
+    String,
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use serialport::SerialPort;
+    use std::io::{Read, Write};
+    let (mut ma, sa) = serialport::TTYPort::pair().unwrap();
+    let (mut mb, sb) = serialport::TTYPort::pair().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    ma.set_timeout(std::time::Duration::from_millis(20))
+        .unwrap();
+    mb.set_timeout(std::time::Duration::from_millis(20))
+        .unwrap();
+    let (pa, pb) = (sa.name().unwrap(), sb.name().unwrap());
+    let pipe = |mut from: serialport::TTYPort,
+                mut to: serialport::TTYPort,
+                stop: std::sync::Arc<std::sync::atomic::AtomicBool>| {
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match from.read(&mut buf) {
+                    Ok(n) if n > 0 => {
+                        let _ = to.write_all(&buf[..n]);
+                    }
+                    _ => {}
+                }
+            }
+        })
+    };
+    let (ma2, mb2) = (
+        ma.try_clone_native().unwrap(),
+        mb.try_clone_native().unwrap(),
+    );
+    pipe(ma, mb2, stop.clone());
+    pipe(mb, ma2, stop.clone());
+    // The slaves stay open for the test's life so neither end hangs up.
+    std::mem::forget(sa);
+    std::mem::forget(sb);
+    (pa, pb, stop)
+}
+
+#[test]
+fn probe_rig_reports_the_rig_and_its_clock_through_a_served_port() {
+    // The rig served on an existing serial device (as on a USB gadget's
+    // ttyGS0), reached from the other end of the line.
+    let (rig_end, host_end, stop) = null_modem();
+    let mut rig = SimRig::start_with("fixtures/sim/speakerphone.toml", &["--port", &rig_end]);
+    assert_eq!(rig.port, rig_end);
+    let o = certlab()
+        .args([
+            "probe",
+            "rig",
+            "--rig",
+            &format!("serial:{host_end}"),
+            "--seconds",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["exchanges"].as_u64().unwrap() > 50, "{v}");
+    assert_eq!(v["rig"]["protocol"], 1);
+    // The scenario's rig clock runs 35 ppm fast.
+    let sc = scenario("fixtures/sim/speakerphone.toml");
+    let truth = sc["clocks"]["rig_drift_ppm"].as_float().unwrap();
+    let d = v["drift_ppm"].as_f64().unwrap();
+    let db = v["drift_bound_ppm"].as_f64().unwrap();
+    assert!(
+        (d - truth).abs() <= db.max(5.0),
+        "drift {d} ± {db}, truth {truth}"
+    );
+    assert!(v["offset_bound_us"].as_f64().unwrap() < 2000.0, "{v}");
+    assert_eq!(v["link"]["corrupt_frames"], 0);
+    assert!(rig.terminate().success());
 }

@@ -546,7 +546,10 @@ fn probe_camera_and_audio_say_what_is_missing() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("no such video node"), "{}", stderr(&o));
     let o = certlab()
-        .env("CERTLAB_SYSFS", root().join("fixtures/usb/speakerphone-uac1"))
+        .env(
+            "CERTLAB_SYSFS",
+            root().join("fixtures/usb/speakerphone-uac1"),
+        )
         .args(["probe", "camera", "--device", "usb:1209:0001"])
         .output()
         .unwrap();

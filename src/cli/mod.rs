@@ -157,6 +157,21 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Shake hands with a rig and synchronise clocks with it for a while:
+    /// what it is, the round trips, the offset bound and the drift.
+    #[command(after_help = "\
+Example:
+  certlab probe rig --rig usb:1209:0a01 --seconds 10
+  certlab probe rig --rig serial:/dev/ttyACM0 --json")]
+    Rig {
+        /// serial:PATH or usb:VID:PID[:SERIAL].
+        #[arg(long, value_name = "SPEC")]
+        rig: String,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Stream frames from a V4L2 camera and print each with its kernel
     /// timestamp, the frame interval and the frames the driver dropped.
     #[command(after_help = "\
@@ -387,6 +402,11 @@ enum SimCmd {
         /// Scenario file (default: the speakerphone's).
         #[arg(long)]
         scenario: Option<PathBuf>,
+        /// Serve on this existing serial device instead of a new
+        /// pseudo-terminal (e.g. a USB gadget's /dev/ttyGS0, so that the
+        /// host reaches the rig through a real CDC-ACM port).
+        #[arg(long, value_name = "PATH")]
+        port: Option<String>,
     },
 }
 
@@ -494,6 +514,7 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
             listen_ms,
             json,
         }) => probe::hid(&device, set.as_deref(), listen_ms, json),
+        Command::Probe(ProbeCmd::Rig { rig, seconds, json }) => probe::rig(&rig, seconds, json),
         Command::Probe(ProbeCmd::Camera {
             device,
             frames,
@@ -510,11 +531,11 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
             interval_ms,
             json,
         }) => probe::audio(&playback, &capture, rate, shots, interval_ms, json),
-        Command::Sim(SimCmd::Rig { scenario }) => cmd_sim_rig(scenario),
+        Command::Sim(SimCmd::Rig { scenario, port }) => cmd_sim_rig(scenario, port),
     }
 }
 
-fn cmd_sim_rig(scenario: Option<PathBuf>) -> crate::Result<ExitStatus> {
+fn cmd_sim_rig(scenario: Option<PathBuf>, port: Option<String>) -> crate::Result<ExitStatus> {
     use std::io::Write;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -546,7 +567,7 @@ fn cmd_sim_rig(scenario: Option<PathBuf>) -> crate::Result<ExitStatus> {
             st.store(true, Ordering::Relaxed);
         })
         .map_err(|e| Error::Harness(format!("cannot watch for signals: {e}")))?;
-    crate::station::sim::serve_rig(&scenario, stop, |port, sock| {
+    crate::station::sim::serve_rig(&scenario, port.as_deref(), stop, |port, sock| {
         println!("{port}");
         let _ = std::io::stdout().flush();
         eprintln!(

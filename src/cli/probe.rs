@@ -485,3 +485,92 @@ pub fn camera(
     }
     Ok(ExitStatus::Ok)
 }
+
+#[derive(Serialize)]
+struct RigOut {
+    port: String,
+    rig: crate::station::RigInfo,
+    exchanges: usize,
+    seconds: f64,
+    rtt_us_min: f64,
+    rtt_us_median: f64,
+    rtt_us_max: f64,
+    offset_bound_us: Option<f64>,
+    drift_ppm: Option<f64>,
+    drift_bound_ppm: Option<f64>,
+    link: crate::station::LinkStats,
+}
+
+/// `certlab probe rig`: shake hands with a rig and synchronise clocks for a
+/// while; print what it is and how well its clock is known.
+pub fn rig(spec: &str, seconds: f64, json: bool) -> Result<ExitStatus> {
+    use crate::station::sync::ClockSync;
+    if !(0.1..=600.0).contains(&seconds) {
+        return Err(Error::BadInput("--seconds 0.1..600".into()));
+    }
+    let port = crate::station::parse_rig(spec)?.resolve(&usb_dut::sysfs_root(), spec)?;
+    let clock = HostClock::new();
+    let mut rig = crate::station::serial_rig::open_port(&port, clock)?;
+    let info = rig.info();
+    let mut sync = ClockSync::new();
+    let start = clock.now();
+    let mut rtts = Vec::new();
+    while clock.now().secs_since(start) < seconds {
+        let x = rig
+            .sync_exchange()
+            .map_err(|e| Error::Device(format!("rig on {port}: {e}")))?;
+        rtts.push(x.host_recv.secs_since(x.host_send) * 1e6);
+        sync.add(x);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    rtts.sort_by(|a, b| a.total_cmp(b));
+    let est = sync.estimate();
+    let o = RigOut {
+        port: port.clone(),
+        rig: info,
+        exchanges: sync.len(),
+        seconds,
+        rtt_us_min: rtts.first().copied().unwrap_or(f64::NAN),
+        rtt_us_median: rtts.get(rtts.len() / 2).copied().unwrap_or(f64::NAN),
+        rtt_us_max: rtts.last().copied().unwrap_or(f64::NAN),
+        offset_bound_us: est.as_ref().map(|e| e.bound_us()),
+        drift_ppm: est.as_ref().map(|e| e.drift_ppm),
+        drift_bound_ppm: est.as_ref().map(|e| e.drift_bound_ppm),
+        link: rig.link_stats(),
+    };
+    if json {
+        let text = serde_json::to_string_pretty(&o)
+            .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
+        println!("{text}");
+    } else {
+        println!(
+            "{}: {} serial {} firmware {} (protocol {}), mic rates {:?}, loopback {} µs",
+            o.port,
+            o.rig.kind,
+            o.rig.serial,
+            o.rig.firmware,
+            o.rig.protocol,
+            o.rig.mic_sample_rates,
+            o.rig.loopback_delay_us
+        );
+        println!(
+            "{} exchanges in {:.1} s: round trip {:.0} / {:.0} / {:.0} µs (min / median / max)",
+            o.exchanges, o.seconds, o.rtt_us_min, o.rtt_us_median, o.rtt_us_max
+        );
+        match (o.offset_bound_us, o.drift_ppm, o.drift_bound_ppm) {
+            (Some(b), Some(d), Some(db)) => println!(
+                "offset known to within {b:.1} µs (full width); drift {d:+.2} ± {db:.2} ppm"
+            ),
+            _ => println!("the exchanges do not fit one clock rate (the rig's clock stepped?)"),
+        }
+        println!(
+            "link: {} frames, {} corrupt, {} lost, {} restarts",
+            o.link.frames, o.link.corrupt_frames, o.link.lost_frames, o.link.restarts
+        );
+    }
+    Ok(if est.is_some() {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::Incomplete
+    })
+}

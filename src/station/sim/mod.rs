@@ -155,6 +155,7 @@ fn attach_peer(world: &Arc<World>, stream: std::os::unix::net::UnixStream) -> st
 /// and go; each new medium connection replaces the last.
 pub fn serve_rig(
     scenario: &Path,
+    port: Option<&str>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     ready: impl FnOnce(&str, &Path),
 ) -> Result<()> {
@@ -169,23 +170,40 @@ pub fn serve_rig(
             "cannot open a pseudo-terminal for the simulated rig: {e}"
         ))
     };
-    let (mut master, mut slave) = serialport::TTYPort::pair().map_err(|e| err(&e))?;
-    master
-        .set_timeout(Duration::from_millis(50))
-        .map_err(|e| err(&e))?;
-    // This process keeps the far end open (so the firmware never sees a hang-up
-    // between runs) but lets a run open it too.
-    slave.set_exclusive(false).map_err(|e| err(&e))?;
-    {
-        use std::os::fd::AsRawFd;
-        // set_exclusive(false) leaves a shared flock, which would refuse the
-        // run's exclusive one.
-        // SAFETY: flock on a descriptor this process owns.
-        unsafe { libc::flock(slave.as_raw_fd(), libc::LOCK_UN) };
-    }
-    let port = slave
-        .name()
-        .ok_or_else(|| Error::Harness("the pseudo-terminal has no path".into()))?;
+    // The firmware's end of the link: a new pseudo-terminal, or a serial
+    // device that exists already (a USB gadget's /dev/ttyGS0 in the lab).
+    let (mut master, slave, port) = match port {
+        Some(p) => {
+            let dev = serialport::new(p, 115_200)
+                .timeout(Duration::from_millis(50))
+                .open_native()
+                .map_err(|e| {
+                    Error::Device(format!("cannot serve the simulated rig on {p}: {e}"))
+                })?;
+            (dev, None, p.to_string())
+        }
+        None => {
+            let (mut master, mut slave) = serialport::TTYPort::pair().map_err(|e| err(&e))?;
+            master
+                .set_timeout(Duration::from_millis(50))
+                .map_err(|e| err(&e))?;
+            // This process keeps the far end open (so the firmware never sees a
+            // hang-up between runs) but lets a run open it too.
+            slave.set_exclusive(false).map_err(|e| err(&e))?;
+            {
+                use std::os::fd::AsRawFd;
+                // set_exclusive(false) leaves a shared flock, which would refuse the
+                // run's exclusive one.
+                // SAFETY: flock on a descriptor this process owns.
+                unsafe { libc::flock(slave.as_raw_fd(), libc::LOCK_UN) };
+            }
+            let port = slave
+                .name()
+                .ok_or_else(|| Error::Harness("the pseudo-terminal has no path".into()))?;
+            (master, Some(slave), port)
+        }
+    };
+    let _ = master.set_timeout(Duration::from_millis(50));
     let sock = ether::socket_path(&port);
     let sock_err = |e: &dyn std::fmt::Display| {
         Error::Harness(format!(
