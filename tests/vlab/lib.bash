@@ -10,6 +10,8 @@
 # A guest test exits 0 (pass), 77 (skip) or anything else (fail), prints
 # what it measured, and calls vlab_measure for each figure the summary shows.
 
+# shellcheck shell=bash disable=SC2034  # the facts are for the scripts that source this
+
 # The gadget (tests/vlab/gadget). 1209 is pid.codes; 000c is one of its test PIDs.
 VLAB_VID=1209
 VLAB_PID=000c

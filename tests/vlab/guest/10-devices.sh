@@ -63,6 +63,6 @@ certlab devices --snapshot "$VLAB_OUT/snapshot" > /dev/null
 certlab devices --json --sysfs "$VLAB_OUT/snapshot" > "$VLAB_OUT/replay.json"
 a=$(jq -S --arg n "$name" '.usb[] | select(.name == $n)' "$j")
 b=$(jq -S --arg n "$name" '.usb[] | select(.name == $n)' "$VLAB_OUT/replay.json")
-[ -n "$a" ] && [ "$a" = "$b" ] || vlab_die "the snapshot's replay differs from the live device"
+{ [ -n "$a" ] && [ "$a" = "$b" ]; } || vlab_die "the snapshot's replay differs from the live device"
 vlab_ok "snapshot replays identically"
 vlab_measure descriptors_bytes "$(stat -c %s "$dir/descriptors")" B
