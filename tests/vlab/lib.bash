@@ -61,12 +61,12 @@ vlab_need() {
   done
 }
 
-# vlab_wait SECONDS WHAT CMD...: retry CMD every 0.1 s until it succeeds.
+# vlab_wait SECONDS WHAT 'SHELL CONDITION': evaluate the condition every 0.1 s
+# until it holds (single-quote it, so that it is evaluated each time).
 vlab_wait() {
-  local secs=$1 what=$2 i
-  shift 2
+  local secs=$1 what=$2 cond=$3 i
   for ((i = 0; i < secs * 10; i++)); do
-    if "$@" 2>/dev/null; then return 0; fi
+    if eval "$cond" 2>/dev/null; then return 0; fi
     sleep 0.1
   done
   vlab_die "timed out after ${secs}s waiting for $what"
@@ -128,4 +128,32 @@ vlab_stat() { tr ' ' '\n' <<< "$2" | sed -n "s/^$1=//p"; }
 
 # vlab_now_ns: the time since boot in ns, to 10 ms (/proc/uptime; equal to
 # CLOCK_MONOTONIC in a guest that never suspends): for coarse checks only.
-vlab_now_ns() { awk '{ printf "%d\n", $1 * 1e9 }' /proc/uptime; }
+vlab_now_ns() { awk '{ printf "%.0f\n", $1 * 1e9 }' /proc/uptime; }
+
+# vlab_compare_pcm STIM.raw CAPTURE BYTE_OFFSET FRAME_BYTES: compare the raw
+# stimulus with the capture from BYTE_OFFSET on, frame by frame. Prints
+# "FRAMES DROPPED CORRUPT RUNS": a dropped frame is one the capture has as
+# silence (all zero bytes) where the stimulus had sound (a dropout, e.g. a
+# late timer under emulation); a corrupt frame holds anything else that
+# differs; RUNS counts the dropouts (gaps; a stimulus sample that is itself
+# zero does not split one). Used on the guest and the host.
+vlab_compare_pcm() {
+  local stim=$1 cap=$2 at=$3 fb=$4 n
+  n=$(wc -c < "$stim")
+  { cmp -l -n "$n" -i "0:$at" "$stim" "$cap" 2>/dev/null || true; } | awk -v fb="$fb" -v n="$n" '
+    function fin(f) {
+      if (f in bad) corrupt++
+      else { drop++; if (f > lastdrop + 8) runs++; lastdrop = f }
+    }
+    BEGIN { lastdrop = -100 }
+    $1 ~ /^[0-9]+$/ {
+      f = int(($1 - 1) / fb)
+      if (seen && f != cur) fin(cur)
+      cur = f; seen = 1
+      if ($3 != 0) bad[f] = 1
+    }
+    END {
+      if (seen) fin(cur)
+      printf "%d %d %d %d\n", n / fb, drop, corrupt, runs
+    }'
+}

@@ -18,8 +18,9 @@ head -c $N /dev/urandom > "$VLAB_OUT/up.bin"
 
 # Hold both ends open so the raw settings stay while the transfers run.
 exec 3<>"$acm" 4<>"$gs"
-stty -F "$acm" raw -echo -echoe -echok -echoctl -echoke -ixon -ixoff -crtscts 115200
-stty -F "$gs" raw -echo -echoe -echok -echoctl -echoke -ixon -ixoff -crtscts 115200
+for t in "$acm" "$gs"; do
+  stty -F "$t" raw -echo -echoe -echok -echoctl -echoke -ixon -ixoff || vlab_die "stty raw on $t failed"
+done
 
 transfer() { # transfer FROM_FD TO_FD FILE WHAT
   local from=$1 to=$2 file=$3 what=$4 got=$VLAB_OUT/got-$4.bin t0 t1 ms

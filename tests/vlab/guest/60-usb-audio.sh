@@ -17,10 +17,9 @@ jq -e '[.usb[] | select(.classes | index("audio")) | select(.audio.playback)] | 
   || vlab_die "certlab devices lists no USB audio playback device: $(jq -c '[.usb[] | {vid, pid, product, classes, errors}]' "$VLAB_OUT/devices.json")"
 jq -c '.usb[] | select(.classes | index("audio")) | {name, vid, pid, product, audio: {uac: .audio.uac, rates: .audio.sample_rates}, errors}' "$VLAB_OUT/devices.json"
 # Full volume, unmuted, so the samples pass unchanged.
-amixer -c "$card" scontrols || true
-for c in $(amixer -c "$card" scontrols 2>/dev/null | sed -n "s/^Simple mixer control '\([^']*\)'.*/\1/p"); do
+while read -r c; do
   amixer -c "$card" sset "$c" 100% unmute > /dev/null 2>&1 || amixer -c "$card" sset "$c" 100% > /dev/null 2>&1 || true
-done
+done < <(amixer -c "$card" scontrols 2>/dev/null | sed -n "s/^Simple mixer control '\([^']*\)',0$/\1/p")
 amixer -c "$card" contents > "$VLAB_OUT/mixer.txt" 2>&1 || true
 aplay -D "hw:$card,0" -f S16_LE -r 48000 -c 2 -t raw "$VLAB_DATA/noise-48k-stereo.raw" 2> "$VLAB_OUT/aplay.err" \
   || vlab_die "aplay to hw:$card,0 failed: $(cat "$VLAB_OUT/aplay.err")"
