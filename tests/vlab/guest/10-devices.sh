@@ -17,6 +17,9 @@ certlab devices --json > "$VLAB_OUT/devices.json" 2> "$VLAB_OUT/devices.err" \
   || vlab_die "certlab devices --json failed: $(cat "$VLAB_OUT/devices.err")"
 j=$VLAB_OUT/devices.json
 [ "$(jq -r .usb_source "$j")" = sysfs ] || vlab_die "usb_source is $(jq -r .usb_source "$j"), expected sysfs"
+if jq -e '.notes[] | select(test("could not be loaded"))' "$j" > /dev/null; then
+  vlab_die "certlab could not load its shipped profiles: $(jq -c .notes "$j")"
+fi
 dev=$(jq -c --arg v "$VLAB_VID" --arg p "$VLAB_PID" '[.usb[] | select(.vid == $v and .pid == $p)]' "$j")
 [ "$(jq length <<< "$dev")" = 1 ] || vlab_die "expected one $VLAB_VID:$VLAB_PID in certlab devices, got: $dev"
 dev=$(jq -c '.[0]' <<< "$dev")
@@ -66,4 +69,4 @@ b=$(jq -S --arg n "$name" '.usb[] | select(.name == $n)' "$VLAB_OUT/replay.json"
 { [ -n "$a" ] && [ "$a" = "$b" ]; } || vlab_die "the snapshot's replay differs from the live device"
 vlab_ok "snapshot replays identically"
 # (cat: sysfs gives the attribute a fixed size, which wc -c would read from stat)
-vlab_measure descriptors_bytes "$(cat "$dir/descriptors" | wc -c)" B
+vlab_measure descriptors_bytes "$(cat "$dir/descriptors" | wc -c)" B  # shellcheck disable=SC2002

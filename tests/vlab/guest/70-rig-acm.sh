@@ -7,8 +7,9 @@
 # against the simulated DUT. The medium (sound, light) between the two
 # processes is the simulated rig's socket, reached through a link named after
 # the ttyACM path, as certlab finds it from the port's path. The run must
-# finish with every frame intact, the report must verify, and the clock-sync
-# bound over this link is reported.
+# finish (PASS or FAIL, not ERROR: at most 2 of 10 shots missed) with every
+# frame intact, and the report must verify. The clock-sync bound over this
+# link is reported, beside a control run straight over the pty.
 set -euo pipefail
 # shellcheck source=tests/vlab/lib.bash
 . /vlab/lib.bash
@@ -21,6 +22,9 @@ scenario=/vlab/fixtures/sim/speakerphone.toml
 cat > "$VLAB_OUT/rig-link.toml" <<'TOML'
 # certlab vlab: a short profile that carries the rig protocol over the lab's
 # USB CDC-ACM link. The limit is a public proxy, as in every shipped profile.
+# The stimulus is short because the rig uploads it with each shot, 60 ms
+# ahead, and the emulated link carries only about 150 KiB/s: a 100 ms
+# stimulus (9.6 KB) arrives late there and every shot is refused.
 format = 1
 id = "vlab-rig-link"
 version = "1.0.0"
@@ -33,9 +37,10 @@ description = "Audio send latency on the simulated DUT, the rig reached over /de
 id = "send-latency"
 kind = "audio-send-latency"
 title = "Audio send latency"
-shots = 8
+shots = 10
+max_missed = 2
 stimulus = "noise"
-stimulus_ms = 100
+stimulus_ms = 20
 interval_ms = 300
 max_latency_ms = 200
 sample_rate = 48000
@@ -56,6 +61,16 @@ pids+=($!)
 vlab_wait 30 "certlab sim rig to print its pty" '[ -s "$VLAB_OUT/rig.out" ]'
 pty=$(head -n1 "$VLAB_OUT/rig.out")
 [ -c "$pty" ] || vlab_die "certlab sim rig printed '$pty', not a tty"
+# Control: the same run straight over the pty, without USB in between.
+set +e
+certlab run "$VLAB_OUT/rig-link.toml" --device sim --scenario "$scenario" --rig "serial:$pty" \
+  --vendor vlab --out "$VLAB_OUT/report-pty" > "$VLAB_OUT/run-pty.out" 2>&1
+code=$?
+set -e
+echo "control over $pty: exit $code; $(jq -c '{outcome, clock_sync, rig_link: .station.rig_link, missed: .steps[0].anomalies.missed_shots}' "$VLAB_OUT/report-pty/report.json" 2>/dev/null)"
+if [ -f "$VLAB_OUT/report-pty/report.json" ]; then
+  vlab_measure rig_pty_clock_sync_bound_us "$(jq -r '.clock_sync.bound_us | . * 1000 | round / 1000' "$VLAB_OUT/report-pty/report.json")" us
+fi
 socat "/dev/ttyGS0,raw,echo=0" "$pty,raw,echo=0" 2> "$VLAB_OUT/socat.err" &
 pids+=($!)
 # certlab finds a simulated rig's medium socket from the port's path.
@@ -71,11 +86,12 @@ certlab run "$VLAB_OUT/rig-link.toml" --device sim --scenario "$scenario" --rig 
 code=$?
 set -e
 cat "$VLAB_OUT/run.out"
-[ "$code" = 0 ] || [ "$code" = 1 ] || vlab_die "certlab run over $acm could not finish (exit $code)"
 r=$VLAB_OUT/report/report.json
-[ -f "$r" ] || vlab_die "no report.json"
+[ -f "$r" ] || vlab_die "certlab run over $acm wrote no report.json (exit $code)"
 jq -c '{outcome, clock_sync, rig_link: .station.rig_link, rig: .station.rig.kind}' "$r"
-[ "$(jq -r '.steps[0].stats.n' "$r")" = 8 ] || vlab_die "expected 8 shots measured, got $(jq -c '.steps[0].stats' "$r")"
+missed=$(jq -r '.steps[0].anomalies.missed_shots' "$r")
+vlab_measure rig_acm_missed_shots "$missed" "shots of 10"
+[ "$code" != 2 ] || vlab_die "certlab run over $acm ended in $(jq -r .outcome "$r"): $(jq -r .reason "$r")"
 for k in corrupt_frames lost_frames restarts; do
   [ "$(jq -r ".station.rig_link.$k" "$r")" = 0 ] || vlab_die "rig link $k = $(jq -r ".station.rig_link.$k" "$r") over $acm"
 done
