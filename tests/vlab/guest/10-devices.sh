@@ -69,4 +69,5 @@ b=$(jq -S --arg n "$name" '.usb[] | select(.name == $n)' "$VLAB_OUT/replay.json"
 { [ -n "$a" ] && [ "$a" = "$b" ]; } || vlab_die "the snapshot's replay differs from the live device"
 vlab_ok "snapshot replays identically"
 # (cat: sysfs gives the attribute a fixed size, which wc -c would read from stat)
-vlab_measure descriptors_bytes "$(cat "$dir/descriptors" | wc -c)" B  # shellcheck disable=SC2002
+# shellcheck disable=SC2002
+vlab_measure descriptors_bytes "$(cat "$dir/descriptors" | wc -c)" B
