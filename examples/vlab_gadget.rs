@@ -392,7 +392,9 @@ mod lab {
                 Err(e) => return Err(format!("write to {path}: {e}")),
             }
             match read_report(&mut dev, 3000)? {
-                None => problems.push(format!("shot {i}: no reply within 3 s to LEDs 0x{leds:02x}")),
+                None => problems.push(format!(
+                    "shot {i}: no reply within 3 s to LEDs 0x{leds:02x}"
+                )),
                 Some((r, t1)) => {
                     let rtt = t1 - t0;
                     println!(
@@ -505,9 +507,13 @@ mod lab {
                     (_, None) => problems.push(format!("{i} {cmd}: the responder did not log it")),
                     (Some((r, t_read)), Some(t_sent)) => {
                         let d = t_read - t_sent;
-                        println!("{i} {cmd}: report {r:02x?} {:.3} ms after the gadget wrote it", ms(d));
+                        println!(
+                            "{i} {cmd}: report {r:02x?} {:.3} ms after the gadget wrote it",
+                            ms(d)
+                        );
                         if r != [want] {
-                            problems.push(format!("{i} {cmd}: report {r:02x?}, expected [{want:02x}]"));
+                            problems
+                                .push(format!("{i} {cmd}: report {r:02x?}, expected [{want:02x}]"));
                         } else if d < 0 {
                             problems.push(format!("{i} {cmd}: read before the gadget wrote it ({d} ns): a stale report?"));
                         } else {
