@@ -7,6 +7,7 @@
 
 mod analyze;
 mod devices;
+mod report;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -81,6 +82,9 @@ Examples:
     /// Estimate the delay of a stimulus in a capture, offline.
     #[command(subcommand)]
     Analyze(AnalyzeCmd),
+    /// Work with an existing report directory.
+    #[command(subcommand)]
+    Report(ReportCmd),
     /// Verify a signed report and print OFFICIAL, UNOFFICIAL or INVALID.
     Verify {
         report_dir: PathBuf,
@@ -170,6 +174,29 @@ Example:
 }
 
 #[derive(Subcommand)]
+enum ReportCmd {
+    /// Render a report's human views (plots/, report.html, junit.xml) again,
+    /// into a new directory, from its report.json, measurements.csv and raw/.
+    #[command(after_help = "\
+The report directory is only read: its signature keeps covering what the run
+wrote. The output directory must be new or empty, and outside the report.
+Exit 3 when REPORT_DIR is not a readable certlab report.
+
+Example:
+  certlab report render reports/20261122T201500Z-speakerphone-sim --out /tmp/views --png")]
+    Render {
+        /// The report directory (holding report.json).
+        report_dir: PathBuf,
+        /// Where to write the views (default: REPORT_DIR-views next to it).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Also write every plot as PNG.
+        #[arg(long)]
+        png: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCmd {
     /// Write NAME.key (private, mode 0600) and NAME.pub.
     Generate {
@@ -245,6 +272,11 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
             json,
             interval_ms,
         }) => analyze::run(&stimulus, &capture, json, interval_ms),
+        Command::Report(ReportCmd::Render {
+            report_dir,
+            out,
+            png,
+        }) => report::render(&report_dir, out.as_deref(), png),
         Command::Verify { .. } => Err(Error::NotImplemented("certlab verify".into())),
         Command::Keys(_) => Err(Error::NotImplemented("certlab keys".into())),
         Command::Authority(_) => Err(Error::NotImplemented("certlab authority".into())),
