@@ -745,3 +745,89 @@ fn report_html_in_headless_chromium_shows_banner_verdicts_and_plots() {
         std::fs::metadata(&html).unwrap().len()
     );
 }
+
+#[test]
+fn the_schema_rejects_reports_that_break_it() {
+    let dir = report();
+    let good = read_json(&dir.join("report.json"));
+    check_schema(&good, "the shared run");
+    let schema = read_json(&root().join("schemas/report.schema.json"));
+    let v = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    type Edit = fn(&mut Value);
+    let bad: [(&str, Edit); 9] = [
+        ("an outcome it does not know", |r| {
+            r["outcome"] = json!("GREAT")
+        }),
+        ("UNOFFICIAL without the notice", |r| {
+            r.as_object_mut().unwrap().remove("notice");
+        }),
+        ("another notice", |r| r["notice"] = json!("all fine")),
+        ("OFFICIAL with the notice", |r| {
+            r["marking"] = json!("OFFICIAL")
+        }),
+        ("an unknown field", |r| r["extra"] = json!(1)),
+        ("a bad sha256", |r| r["profile"]["sha256"] = json!("abc")),
+        ("a time that is not RFC 3339 UTC", |r| {
+            r["started_at"] = json!("yesterday")
+        }),
+        ("a step without stats", |r| {
+            r["steps"][0].as_object_mut().unwrap().remove("stats");
+        }),
+        ("a FAIL step without a reason", |r| {
+            r["steps"][0]["outcome"] = json!("FAIL");
+            r["steps"][0].as_object_mut().unwrap().remove("reason");
+        }),
+    ];
+    for (what, edit) in bad {
+        let mut r = good.clone();
+        edit(&mut r);
+        assert!(!v.is_valid(&r), "the schema accepts {what}");
+    }
+}
+
+#[test]
+fn the_format_doc_names_every_field_of_the_schema() {
+    let schema = read_json(&root().join("schemas/report.schema.json"));
+    let doc = std::fs::read_to_string(root().join("docs/report-format.md")).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    fn walk(v: &Value, names: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::Object(props)) = m.get("properties") {
+                    for (k, sub) in props {
+                        names.insert(k.clone());
+                        walk(sub, names);
+                    }
+                }
+                for (k, sub) in m {
+                    if k != "properties" {
+                        walk(sub, names);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, names)),
+            _ => {}
+        }
+    }
+    walk(&schema, &mut names);
+    assert!(names.len() > 60, "{names:?}");
+    let missing: Vec<_> = names
+        .iter()
+        .filter(|n| !doc.contains(&format!("`{n}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/report-format.md does not name {missing:?}"
+    );
+    // And measurements.csv's columns.
+    let csv_header = "step,shot,value,unit,uncertainty,timestamp,status,detail,sync_bound_us";
+    for c in csv_header.split(',') {
+        assert!(
+            doc.contains(&format!("| `{c}` |")),
+            "measurements.csv column {c}"
+        );
+    }
+}

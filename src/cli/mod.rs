@@ -51,7 +51,8 @@ Device specs:
   usb:VID:PID[:SERIAL]    a USB device, e.g. usb:1209:0001
   serial:PATH             a room system's control port, e.g. serial:/dev/ttyUSB0
 
-The report directory holds report.json, measurements.csv, raw/ and run.log.
+The report directory holds report.json, measurements.csv, raw/, plots/,
+report.html, junit.xml and run.log (docs/report-format.md).
 Progress bars show on a terminal; Ctrl-C stops the run cleanly (outcome ABORTED)
 and keeps the data gathered so far.
 

@@ -153,7 +153,11 @@ pub(crate) fn document(r: &Report) -> std::io::Result<Vec<u8>> {
         r.device.serial
     ));
     let host = xml_safe(&r.station.host);
-    let started = xml_safe(&r.started_at);
+    // JUnit's timestamp is an ISO 8601 time without a zone (the Ant schema's
+    // xs:dateTime pattern); it is UTC here.
+    let started = chrono::DateTime::parse_from_rfc3339(&r.started_at)
+        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
+        .unwrap_or_default();
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     w.create_element("testsuites")

@@ -34,7 +34,7 @@ pub struct Options {
 /// Render the views of the report in `dir` from its own measurements.csv and
 /// raw/ into `dir`; returns the paths written, relative to `dir`.
 pub fn write(dir: &Path, report: &Report) -> Result<Vec<String>> {
-    render(dir, dir, report, Options::default())
+    render_views(dir, dir, report, Options::default(), true)
 }
 
 /// Render the views of the report whose files are in `src` into `out`;
@@ -45,7 +45,19 @@ pub fn write(dir: &Path, report: &Report) -> Result<Vec<String>> {
 /// When `out` is not `src`, it must be new or empty; it is created only once
 /// every input has been read, so a refused render leaves nothing behind.
 pub fn render(src: &Path, out: &Path, report: &Report, opts: Options) -> Result<Vec<String>> {
-    let data = load(src, report)?;
+    render_views(src, out, report, opts, false)
+}
+
+/// `lenient`: a raw capture that cannot be read is shown as a plot not drawn
+/// (a run must still write its report) rather than refused.
+fn render_views(
+    src: &Path,
+    out: &Path,
+    report: &Report,
+    opts: Options,
+    lenient: bool,
+) -> Result<Vec<String>> {
+    let data = load(src, report, lenient)?;
     if out != src {
         super::create_report_dir(out)?;
     }
@@ -164,7 +176,7 @@ fn bad(what: &Path, e: impl std::fmt::Display) -> Error {
     Error::BadInput(format!("{}: {e}", what.display()))
 }
 
-fn load<'a>(src: &Path, report: &'a Report) -> Result<Data<'a>> {
+fn load<'a>(src: &Path, report: &'a Report, lenient: bool) -> Result<Data<'a>> {
     let csv_path = src.join("measurements.csv");
     let text = std::fs::read(&csv_path).map_err(|e| bad(&csv_path, e))?;
     let mut rd = csv::Reader::from_reader(text.as_slice());
@@ -183,7 +195,13 @@ fn load<'a>(src: &Path, report: &'a Report) -> Result<Data<'a>> {
             correlation: None,
         };
         if d.is_audio() && !d.shots.is_empty() {
-            d.correlation = Some(correlation(src, report, &d)?);
+            d.correlation = Some(match correlation(src, report, &d) {
+                Ok(c) => c,
+                // A run shows what it could not draw; a render refuses a
+                // report whose raw data is missing or unreadable.
+                Err(e) if lenient => Err(e.to_string()),
+                Err(e) => return Err(e),
+            });
         }
         steps.push(d);
     }

@@ -138,8 +138,10 @@ fn words(report: &Report, d: &StepData, k: Kind) -> (String, String) {
             "Distribution of the shots".into(),
             format!(
                 "{n} measured shots. Limits on a latency statistic are drawn as red lines with \
-                 their marginal band shaded; the median and the 95th percentile are marked. A \
-                 limit beyond the plotted range is named in the legend with its value."
+                 their marginal band shaded; the median and the 95th percentile are marked. \
+                 When a limit lies beyond the histogram's range, the strip below it shows \
+                 every shot (ticks), the median, the p95, the limits and their bands at \
+                 true scale, from 0 ms: the headroom."
             ),
         ),
         Kind::Cdf => (
@@ -438,7 +440,20 @@ fn histogram<DB: DrawingBackend>(a: &DrawingArea<DB, Shift>, d: &StepData) -> Re
         counts[i] += 1;
     }
     // Headroom above the bars for the legend.
-    let top = counts.iter().copied().max().unwrap_or(1) as f64 * 1.7;
+    let top = counts.iter().copied().max().unwrap_or(1) as f64 * 1.9;
+    // When a limit lies off the histogram's scale, a strip below it shows
+    // the shots against every limit at true scale: the headroom.
+    let off_scale = limits.iter().any(|m| !in_range(m.at, r));
+    let (a, strip_area) = if off_scale {
+        let (top_part, bottom) = a.split_vertically(H - 76);
+        (top_part, Some(bottom))
+    } else {
+        (a.clone(), None)
+    };
+    if let Some(sa) = &strip_area {
+        strip(sa, &v, &limits, &bands, &stats)?;
+    }
+    let a = &a;
     let mut chart = ChartBuilder::on(a)
         .margin(12)
         .x_label_area_size(40)
@@ -447,6 +462,7 @@ fn histogram<DB: DrawingBackend>(a: &DrawingArea<DB, Shift>, d: &StepData) -> Re
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .disable_x_mesh()
         .x_desc("latency (ms)")
         .y_desc("shots")
@@ -478,6 +494,76 @@ fn histogram<DB: DrawingBackend>(a: &DrawingArea<DB, Shift>, d: &StepData) -> Re
     vlines(&mut chart, &limits, r, top)?;
     vlines(&mut chart, &stats, r, top)?;
     legend(&mut chart)
+}
+
+/// The shots, the limits and their bands on one axis from 0 (or the lowest
+/// of them) to the highest, at true scale.
+fn strip<DB: DrawingBackend>(
+    a: &DrawingArea<DB, Shift>,
+    v: &[f64],
+    limits: &[Mark],
+    bands: &[Band],
+    stats: &[Mark],
+) -> Result<(), String> {
+    let all = v
+        .iter()
+        .copied()
+        .chain(limits.iter().map(|m| m.at))
+        .chain(bands.iter().flat_map(|b| [b.lo, b.hi]));
+    let (lo, hi) = all.fold((0.0f64, f64::NEG_INFINITY), |(l, h), x| {
+        (l.min(x), h.max(x))
+    });
+    let hi = hi + (hi - lo) * 0.04;
+    let mut chart = ChartBuilder::on(a)
+        .margin_left(12)
+        .margin_right(12)
+        .margin_bottom(4)
+        .x_label_area_size(32)
+        .y_label_area_size(48)
+        .build_cartesian_2d(lo..hi, 0f64..1.0)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_y_axis()
+        .x_desc("latency at the limits' scale (ms)")
+        .x_label_formatter(&ticks(hi - lo))
+        .x_labels(8)
+        .label_style((FAMILY, 12))
+        .axis_desc_style((FAMILY, 12))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(
+            bands
+                .iter()
+                .map(|b| Rectangle::new([(b.lo, 0.05), (b.hi, 0.95)], BAND.mix(0.35).filled())),
+        )
+        .map_err(err)?;
+    for m in limits {
+        chart
+            .draw_series(LineSeries::new(
+                vec![(m.at, 0.0), (m.at, 1.0)],
+                m.color.stroke_width(2),
+            ))
+            .map_err(err)?;
+    }
+    chart
+        .draw_series(
+            v.iter().map(|x| {
+                PathElement::new(vec![(*x, 0.25), (*x, 0.75)], BAR.mix(0.6).stroke_width(1))
+            }),
+        )
+        .map_err(err)?;
+    for m in stats {
+        chart
+            .draw_series(LineSeries::new(
+                vec![(m.at, 0.1), (m.at, 0.9)],
+                m.color.stroke_width(2),
+            ))
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
 type Chart<'a, DB> = ChartContext<
@@ -542,6 +628,7 @@ fn cdf<DB: DrawingBackend>(a: &DrawingArea<DB, Shift>, d: &StepData) -> Result<(
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .x_desc("latency (ms)")
         .y_desc("fraction of shots ≤ x")
         .x_label_formatter(&ticks(r.1 - r.0))
@@ -600,6 +687,7 @@ fn shots<DB: DrawingBackend>(a: &DrawingArea<DB, Shift>, d: &StepData) -> Result
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .x_desc("shot")
         .y_desc("latency (ms)")
         .x_label_formatter(&whole)
@@ -700,6 +788,7 @@ fn sync<DB: DrawingBackend>(a: &DrawingArea<DB, Shift>, d: &StepData) -> Result<
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .x_desc("shot")
         .y_desc("sync bound, full width (µs)")
         .x_label_formatter(&whole)
@@ -741,6 +830,7 @@ fn correlation<DB: DrawingBackend>(
         .map_err(err)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .x_desc("delay after emission (ms)")
         .y_desc("correlation")
         .x_label_formatter(&ticks(x_hi - c.start_ms))
@@ -799,6 +889,8 @@ fn correlation<DB: DrawingBackend>(
         .build_cartesian_2d(at(i0)..at(i1).max(at(i0) + 1e-3), (zlo - pad)..(zhi + pad))
         .map_err(err)?;
     z.configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .light_line_style(TRANSPARENT)
         .x_desc("around the peak (ms)")
         .x_labels(4)
         .x_label_formatter(&ticks(0.5))
