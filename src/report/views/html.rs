@@ -184,7 +184,8 @@ pub(crate) fn page(report: &Report, data: &Data, plots: &[Vec<Plot>]) -> String 
     p.text(&format!(
         "Written by {} {} (report schema {}). This page renders report.json, \
          measurements.csv and raw/ of the same directory; where it and report.json \
-         differ, report.json is the record. The report's signature covers this page.",
+         differ, report.json is the record. The report's signature (report.dsse.json), \
+         when present, covers this page.",
         report.harness.name, report.harness.version, report.schema
     ));
     p.raw("</footer>\n</body>\n</html>\n");

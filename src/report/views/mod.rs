@@ -34,7 +34,14 @@ pub struct Options {
 /// Render the views of the report in `dir` from its own measurements.csv and
 /// raw/ into `dir`; returns the paths written, relative to `dir`.
 pub fn write(dir: &Path, report: &Report) -> Result<Vec<String>> {
-    render_views(dir, dir, report, Options::default(), true)
+    let t0 = std::time::Instant::now();
+    let written = render_views(dir, dir, report, Options::default(), true)?;
+    tracing::info!(
+        files = written.len(),
+        seconds = t0.elapsed().as_secs_f64(),
+        "report views written"
+    );
+    Ok(written)
 }
 
 /// Render the views of the report whose files are in `src` into `out`;
@@ -315,4 +322,114 @@ fn correlation(
         sample_rate: rate,
         expected_ms,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A report whose every string holds markup, quotes and a control character.
+    fn hostile() -> Report {
+        let e = "<i>x</i>\"'&\u{1}";
+        serde_json::from_value(json!({
+            "schema": "certlab-report/1", "outcome": "FAIL", "reason": e,
+            "marking": "UNOFFICIAL", "marking_reasons": [e], "notice": e,
+            "profile": {"id": e, "version": e, "sha256": e, "program": e, "title": e},
+            "vendor": e,
+            "device": {"spec": e, "class": "speakerphone", "vid": e, "pid": e, "serial": e,
+                       "firmware": e, "manufacturer": e, "product": e,
+                       "descriptors_sha256": e, "simulated": true},
+            "station": {"host": e, "os": e, "arch": e,
+                        "rig": {"kind": e, "serial": e, "firmware": e, "protocol": 1,
+                                "mic_sample_rates": [], "loopback_delay_us": 0},
+                        "rig_link": {"frames": 0, "corrupt_frames": 0, "skipped_bytes": 0,
+                                     "lost_frames": 0, "restarts": 0},
+                        "scenario": {"path": e, "sha256": e}},
+            "clock_sync": {"bound_us": 1.0, "drift_ppm": 0.0, "resyncs": 0, "exchanges": 0},
+            "started_at": e, "finished_at": e,
+            "harness": {"name": e, "version": e},
+            "steps": [{
+                "id": format!("../{e}"), "kind": e, "title": e, "outcome": "FAIL", "reason": e,
+                "unit": "ms", "stats": null, "uncertainty_ms": null, "median_uncertainty_ms": null,
+                "limits": [{"statistic": "median", "max": 1.0, "unit": "ms", "value": 2.0,
+                            "verdict": "FAIL", "reason": e}],
+                "requirements": [{"requirement": e, "met": false, "evidence": e}],
+                "shots": {"planned": 0, "measured": 0, "missed": 0},
+                "anomalies": {"gap_blocks": 0, "overrun_blocks": 0, "corrupt_blocks": 0,
+                              "dropped_frames": 0, "missed_shots": 0, "station_missed_shots": 0,
+                              "outlier_shots": [], "sync_bursts": 0, "rig_restarts": 0},
+                "started_at": e, "finished_at": e, "raw": [e]
+            }]
+        }))
+        .expect("the hostile report deserializes")
+    }
+
+    #[test]
+    fn every_record_string_is_escaped_in_the_page_and_the_xml() {
+        let r = hostile();
+        let data = Data {
+            steps: vec![StepData {
+                index: 0,
+                rec: &r.steps[0],
+                shots: Vec::new(),
+                correlation: None,
+            }],
+        };
+        let page = html::page(&r, &data, &[Vec::new()]);
+        assert!(
+            !page.contains("<i>"),
+            "markup from the record reached the page"
+        );
+        assert!(
+            !page.contains('\u{1}'),
+            "a control character reached the page"
+        );
+        // Every string field shows up escaped (one each at least).
+        assert!(
+            page.matches("&lt;i&gt;x&lt;/i&gt;&quot;&#39;&amp;\u{FFFD}")
+                .count()
+                >= 30
+        );
+        // Tags are only the page's own.
+        for tag in page.split('<').skip(1) {
+            let name: String = tag
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '/' || *c == '!')
+                .collect();
+            assert!(name != "i" && name != "/i", "<{tag}");
+        }
+        let xml = junit::document(&r).unwrap();
+        let text = String::from_utf8(xml).unwrap();
+        let doc = roxmltree::Document::parse(&text).expect("junit.xml parses");
+        let failures = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("failure"))
+            .count();
+        assert_eq!(failures, 2, "the step and its requirement");
+        let suite = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testsuite"))
+            .unwrap();
+        assert!(suite
+            .attribute("name")
+            .unwrap()
+            .contains("<i>x</i>\"'&\u{FFFD}"));
+    }
+
+    #[test]
+    fn plot_file_names_stay_inside_plots() {
+        let r = hostile();
+        let d = StepData {
+            index: 2,
+            rec: &r.steps[0],
+            shots: Vec::new(),
+            correlation: None,
+        };
+        let stem = d.stem();
+        assert!(stem.starts_with("03-"));
+        assert!(stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    }
 }
