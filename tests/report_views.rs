@@ -716,6 +716,17 @@ fn report_html_in_headless_chromium_shows_banner_verdicts_and_plots() {
             "print: {pl}"
         );
     }
+    // What the printed page looks like, at A4's width, for a person to look at.
+    let shot = b.call(
+        s,
+        "Page.captureScreenshot",
+        json!({"format": "png", "captureBeyondViewport": true}),
+    );
+    std::fs::write(
+        work.join("report-print.png"),
+        b64(shot["data"].as_str().unwrap()),
+    )
+    .unwrap();
     let pdf = b.call(
         s,
         "Page.printToPDF",
