@@ -124,6 +124,8 @@ fn ctrl_c_aborts_cleanly_and_keeps_partial_data() {
     assert_eq!(first["outcome"], "ERROR");
     assert!(first["reason"].as_str().unwrap().contains("aborted"));
     assert!(first["shots"]["measured"].as_u64().unwrap() >= 3, "{first}");
+    // The aborted report validates, and its views show the partial step.
+    check_report_dir(&out);
     // An aborted run's report is signed too, and verifies (as UNOFFICIAL:
     // the per-user key signed it).
     let o = verify_with_new_authority(&out);

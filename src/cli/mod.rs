@@ -8,6 +8,7 @@
 mod analyze;
 mod devices;
 mod probe;
+mod report;
 mod trust;
 
 use std::io::IsTerminal;
@@ -52,9 +53,10 @@ Device specs:
   usb:VID:PID[:SERIAL]    a USB device, e.g. usb:1209:0001
   serial:PATH             a room system's control port, e.g. serial:/dev/ttyUSB0
 
-The report directory holds report.json, measurements.csv, raw/, run.log,
-signer.pub, trust/ (the documents the marking rests on) and, written last,
-report.dsse.json, the signature (check it with `certlab verify`).
+The report directory holds report.json, measurements.csv, raw/, plots/,
+report.html, junit.xml, run.log, signer.pub, trust/ (the documents the
+marking rests on) and, written last, report.dsse.json, the signature (check
+it with `certlab verify`); see docs/report-format.md.
 Progress bars show on a terminal; Ctrl-C stops the run cleanly (outcome ABORTED)
 and keeps the data gathered so far.
 
@@ -85,6 +87,9 @@ Examples:
     /// Estimate the delay of a stimulus in a capture, offline.
     #[command(subcommand)]
     Analyze(AnalyzeCmd),
+    /// Work with an existing report directory.
+    #[command(subcommand)]
+    Report(ReportCmd),
     /// Verify a signed report and print OFFICIAL, UNOFFICIAL or INVALID.
     #[command(after_help = "\
 Checks, with nothing but the authority's public key:
@@ -298,6 +303,29 @@ Example:
 }
 
 #[derive(Subcommand)]
+enum ReportCmd {
+    /// Render a report's human views (plots/, report.html, junit.xml) again,
+    /// into a new directory, from its report.json, measurements.csv and raw/.
+    #[command(after_help = "\
+The report directory is only read: its signature keeps covering what the run
+wrote. The output directory must be new or empty, and outside the report.
+Exit 3 when REPORT_DIR is not a readable certlab report.
+
+Example:
+  certlab report render reports/20261122T201500Z-speakerphone-sim --out /tmp/views --png")]
+    Render {
+        /// The report directory (holding report.json).
+        report_dir: PathBuf,
+        /// Where to write the views (default: REPORT_DIR-views next to it).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Also write every plot as PNG.
+        #[arg(long)]
+        png: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCmd {
     /// Write NAME.key (Ed25519 PKCS#8 PEM, mode 0600) and NAME.pub
     /// (SubjectPublicKeyInfo PEM), and print the key id (SHA-256 of the raw
@@ -449,6 +477,11 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
             json,
             interval_ms,
         }) => analyze::run(&stimulus, &capture, json, interval_ms),
+        Command::Report(ReportCmd::Render {
+            report_dir,
+            out,
+            png,
+        }) => report::render(&report_dir, out.as_deref(), png),
         Command::Verify {
             report_dir,
             authority,

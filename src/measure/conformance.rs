@@ -497,6 +497,7 @@ pub fn serial(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), Str
             uncertainty_ms: value.map(|_| 0.002),
             detail: evidence,
             station_fault: false,
+            sync_bound_us: None,
         });
         (ctx.progress)(k as u64 + 1);
         if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {

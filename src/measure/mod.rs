@@ -12,3 +12,4 @@ pub mod onset;
 pub mod procedure;
 pub mod stats;
 pub mod stimulus;
+pub mod trace;

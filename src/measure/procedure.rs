@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::delay::Correlator;
 use super::stimulus::Stimulus;
@@ -53,10 +53,15 @@ pub struct Shot {
     /// way), not the device's: it does not count against the device.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub station_fault: bool,
+    /// Full width of the clock-sync bound where the shot crosses the rig's
+    /// clock, µs (its half is the sync term of `uncertainty_ms`); 0 when the
+    /// shot does not cross it, `None` when there was no shot to convert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync_bound_us: Option<f64>,
 }
 
 /// A conformance requirement's verdict and evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequirementResult {
     pub requirement: String,
     pub met: bool,
@@ -118,7 +123,7 @@ impl RawData {
 }
 
 /// Losses and irregularities seen during a step.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Anomalies {
     /// Blocks missing from the device's sequence.
     pub gap_blocks: u64,
@@ -306,6 +311,7 @@ fn not_emitted(k: usize, at: HostTime, why: &str) -> Shot {
         uncertainty_ms: None,
         detail: format!("not emitted: {why}"),
         station_fault: true,
+        sync_bound_us: None,
     }
 }
 
@@ -602,6 +608,7 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
             uncertainty_ms: None,
             detail: String::new(),
             station_fault: false,
+            sync_bound_us: None,
         };
         if stop <= start || stop - start < window_len {
             // The harness stopped listening too early: the station's fault.
@@ -642,6 +649,7 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
                     + K * (detect_s.powi(2) + stamp_s.powi(2)).sqrt();
                 shot.value_ms = Some(latency_s * 1e3);
                 shot.uncertainty_ms = Some(u * 1e3);
+                shot.sync_bound_us = Some(2.0 * (emit_hw_ns + arr_hw_ns) * 1e-3);
                 shot.detail = format!(
                     "confidence {:.3}, peak SNR {:.1} dB, polarity {:+}",
                     d.confidence, d.snr_db, d.polarity
@@ -757,6 +765,7 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
             uncertainty_ms: None,
             detail: String::new(),
             station_fault: false,
+            sync_bound_us: Some(2.0 * hw_ns * 1e-3),
         };
         match locate_flash(&frames, t_f, period, p.max_latency_ms / 1e3) {
             Err(why) => shot.detail = why,
@@ -917,6 +926,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
                 uncertainty_ms: Some((hw_ns * 1e-9 + K * 1e-6) * 1e3),
                 detail: format!("usage 0x{want_page:02x}:0x{want_usage:02x} pressed"),
                 station_fault: false,
+                sync_bound_us: Some(2.0 * hw_ns * 1e-3),
             },
             None => Shot {
                 index: k as u32,
@@ -928,6 +938,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
                     max_latency * 1e3
                 ),
                 station_fault: false,
+                sync_bound_us: Some(2.0 * hw_ns * 1e-3),
             },
         });
     }

@@ -20,7 +20,7 @@ pub enum Verdict {
 }
 
 /// A limit with the value it was judged on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LimitResult {
     #[serde(flatten)]
     pub limit: Limit,

@@ -123,7 +123,7 @@ pub enum Quantity {
 }
 
 /// A unit a limit may use. Every time is stored internally in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub enum Unit {
     #[serde(rename = "us")]
     Us,
@@ -163,7 +163,7 @@ impl Unit {
 }
 
 /// One limit on one statistic of a step. `min` and/or `max` are in `unit`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Limit {
     pub statistic: Statistic,
     #[serde(skip_serializing_if = "Option::is_none")]

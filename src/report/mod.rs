@@ -6,9 +6,10 @@
 //! measure and does not decide limits; it records what `measure` and
 //! `profile::judge` produced.
 
+pub mod views;
 mod write;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::measure::procedure::{Anomalies, Measurement, RequirementResult, Shot, K};
 use crate::measure::stats::Stats;
@@ -26,7 +27,7 @@ pub const SCHEMA: &str = "certlab-report/1";
 pub const UNOFFICIAL_NOTICE: &str =
     "Unofficial test results do not constitute a certification or endorsement by the program";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Outcome {
     Pass,
@@ -46,7 +47,7 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum StepOutcome {
     Pass,
@@ -68,7 +69,7 @@ impl StepOutcome {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProfileRef {
     pub id: String,
     pub version: String,
@@ -77,32 +78,32 @@ pub struct ProfileRef {
     pub title: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Harness {
-    pub name: &'static str,
-    pub version: &'static str,
+    pub name: String,
+    pub version: String,
 }
 
 impl Default for Harness {
     fn default() -> Self {
         Harness {
-            name: "certlab",
-            version: env!("CARGO_PKG_VERSION"),
+            name: "certlab".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
         }
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scenario {
     pub path: String,
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StationRecord {
     pub host: String,
-    pub os: &'static str,
-    pub arch: &'static str,
+    pub os: String,
+    pub arch: String,
     pub rig: RigInfo,
     /// Damage on the serial link to the rig over the run.
     pub rig_link: LinkStats,
@@ -112,7 +113,7 @@ pub struct StationRecord {
 }
 
 /// Quality of the rig clock synchronisation over the run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClockSyncRecord {
     /// Widest full width of the offset bound over the steps, µs.
     pub bound_us: f64,
@@ -123,7 +124,7 @@ pub struct ClockSyncRecord {
     pub exchanges: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShotCounts {
     pub planned: u32,
     pub measured: u32,
@@ -131,16 +132,16 @@ pub struct ShotCounts {
 }
 
 /// One step's outcome and everything it rests on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepRecord {
     pub id: String,
-    pub kind: &'static str,
+    pub kind: String,
     pub title: String,
     pub outcome: StepOutcome,
     /// Why, when the outcome is not PASS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    pub unit: &'static str,
+    pub unit: String,
     pub stats: Option<Stats>,
     /// Expanded (k = 2) instrument uncertainty of each statistic, ms: the
     /// widest shot uncertainty (clock-sync bound, detection, time stamps).
@@ -149,7 +150,7 @@ pub struct StepRecord {
     /// median latency: instrument and sampling (k = 2), ms.
     pub median_uncertainty_ms: Option<f64>,
     pub limits: Vec<LimitResult>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requirements: Vec<RequirementResult>,
     pub shots: ShotCounts,
     pub anomalies: Anomalies,
@@ -163,9 +164,9 @@ pub struct StepRecord {
 }
 
 /// report.json.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
-    pub schema: &'static str,
+    pub schema: String,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -174,10 +175,10 @@ pub struct Report {
     /// When UNOFFICIAL, every condition that failed; when OFFICIAL, its grounds.
     pub marking_reasons: Vec<String>,
     /// Facts about the trust documents that do not change the marking.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub marking_notes: Vec<String>,
     /// The UNOFFICIAL notice; absent from an OFFICIAL report.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
     /// Who signs the report (report.dsse.json).
     pub signer: SignerRecord,
@@ -263,11 +264,11 @@ pub fn step_record(
     };
     StepRecord {
         id: step.id.clone(),
-        kind: step.kind.name(),
+        kind: step.kind.name().into(),
         title: step.title.clone(),
         outcome,
         reason,
-        unit: "ms",
+        unit: "ms".into(),
         stats,
         uncertainty_ms,
         median_uncertainty_ms,
@@ -347,11 +348,11 @@ fn judge_finished(
 pub fn skipped_record(step: &Step, why: &str, at: &str) -> StepRecord {
     StepRecord {
         id: step.id.clone(),
-        kind: step.kind.name(),
+        kind: step.kind.name().into(),
         title: step.title.clone(),
         outcome: StepOutcome::Skipped,
         reason: Some(why.to_string()),
-        unit: "ms",
+        unit: "ms".into(),
         stats: None,
         uncertainty_ms: None,
         median_uncertainty_ms: None,
@@ -414,7 +415,7 @@ pub fn verdict_table(r: &Report) -> String {
             };
             rows.push([
                 s.id.clone(),
-                s.kind.into(),
+                s.kind.clone(),
                 stat,
                 value,
                 "-".into(),
@@ -437,7 +438,11 @@ pub fn verdict_table(r: &Report) -> String {
             let _ = &u;
             rows.push([
                 if i == 0 { s.id.clone() } else { String::new() },
-                if i == 0 { s.kind.into() } else { String::new() },
+                if i == 0 {
+                    s.kind.clone()
+                } else {
+                    String::new()
+                },
                 l.limit.statistic.name().into(),
                 format!("{:.3}{uu} {unit}", l.value),
                 bound,
@@ -490,12 +495,28 @@ pub fn verdict_table(r: &Report) -> String {
     out
 }
 
+/// measurements.csv's header (docs/report-format.md).
+pub const CSV_HEADER: [&str; 9] = [
+    "step",
+    "shot",
+    "value",
+    "unit",
+    "uncertainty",
+    "timestamp",
+    "status",
+    "detail",
+    "sync_bound_us",
+];
+
 /// One row of measurements.csv.
+pub type CsvRow = [String; 9];
+
+/// The rows of measurements.csv for a step's shots.
 pub fn csv_rows(
     step: &Step,
     shots: &[Shot],
     utc_of: &dyn Fn(crate::time::HostTime) -> String,
-) -> Vec<[String; 8]> {
+) -> Vec<CsvRow> {
     shots
         .iter()
         .map(|s| {
@@ -515,6 +536,9 @@ pub fn csv_rows(
                 }
                 .into(),
                 s.detail.clone(),
+                s.sync_bound_us
+                    .map(|v| format!("{v:.3}"))
+                    .unwrap_or_default(),
             ]
         })
         .collect()

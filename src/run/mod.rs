@@ -233,7 +233,7 @@ async fn run_steps(
     let profile = &opts.profile;
     let abort = Arc::new(AtomicBool::new(false));
     let mut records: Vec<StepRecord> = Vec::new();
-    let mut csv_rows: Vec<[String; 8]> = Vec::new();
+    let mut csv_rows: Vec<report::CsvRow> = Vec::new();
     let mut bursts = 0u32;
     let mut bound_us: f64 = 0.0;
     let mut stop_reason: Option<String> = None;
@@ -395,7 +395,7 @@ async fn run_steps(
         ))
     })?;
     let report = Report {
-        schema: report::SCHEMA,
+        schema: report::SCHEMA.into(),
         outcome,
         reason,
         marking: marking.name().into(),
@@ -413,8 +413,8 @@ async fn run_steps(
         device: identity,
         station: StationRecord {
             host: hostname(),
-            os: std::env::consts::OS,
-            arch: std::env::consts::ARCH,
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
             rig: rig_info,
             rig_link: station.rig.link_stats(),
             scenario: scenario.map(|(p, sha)| report::Scenario {
@@ -438,28 +438,23 @@ async fn run_steps(
     Ok(report)
 }
 
-fn write_record(dir: &std::path::Path, report: &Report, rows: &[[String; 8]]) -> Result<()> {
+fn write_record(dir: &std::path::Path, report: &Report, rows: &[report::CsvRow]) -> Result<()> {
     let io = |what: &str, e: &dyn std::fmt::Display| {
         Error::Harness(format!("cannot write {what} in {}: {e}", dir.display()))
     };
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "step",
-        "shot",
-        "value",
-        "unit",
-        "uncertainty",
-        "timestamp",
-        "status",
-        "detail",
-    ])
-    .map_err(|e| io("measurements.csv", &e))?;
+    w.write_record(report::CSV_HEADER)
+        .map_err(|e| io("measurements.csv", &e))?;
     for r in rows {
         w.write_record(r).map_err(|e| io("measurements.csv", &e))?;
     }
     let bytes = w.into_inner().map_err(|e| io("measurements.csv", &e))?;
     AtomicFile::write(&dir.join("measurements.csv"), &bytes)
         .map_err(|e| io("measurements.csv", &e))?;
+    // The human views (plots/, report.html, junit.xml) read measurements.csv
+    // and raw/ back, as `certlab report render` does, and must be complete
+    // before report.json (and the signature after it).
+    report::views::write(dir, report)?;
     let json = serde_json::to_vec_pretty(report).map_err(|e| io("report.json", &e))?;
     // report.json goes last: when it is there, everything it names is there.
     AtomicFile::write(&dir.join("report.json"), &json).map_err(|e| io("report.json", &e))?;

@@ -55,7 +55,7 @@ pub struct SyncExchange {
 }
 
 /// Damage on the link to the rig, counted by the host's decoder.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LinkStats {
     /// Frames decoded.
     pub frames: u64,
@@ -70,7 +70,7 @@ pub struct LinkStats {
 }
 
 /// What a rig says about itself in its handshake.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RigInfo {
     pub kind: String,
     pub serial: String,
@@ -231,7 +231,7 @@ impl Capabilities {
 }
 
 /// Who the DUT is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DeviceIdentity {
     /// The spec it was opened with, e.g. `sim:headset`.
     pub spec: String,

@@ -54,7 +54,253 @@ pub fn run_sim(profile: &str, device: &str, scenario: Option<&str>) -> (Output, 
         cmd.args(["--scenario", s]);
     }
     let o = cmd.output().unwrap();
+    // Every report a test produces is checked against the schema and its views.
+    if out.join("report.json").is_file() {
+        check_report_dir(&out);
+    }
     (o, dir)
+}
+
+/// report.json validates against schemas/report.schema.json; panics with
+/// every error otherwise.
+pub fn check_schema(report: &serde_json::Value, what: &str) {
+    let schema = read_json(&root().join("schemas/report.schema.json"));
+    let v = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the schema compiles");
+    let errors: Vec<String> = v
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what}: report.json does not match the schema:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// HTML text as report.html escapes it.
+pub fn html_escape(s: &str) -> String {
+    let mut o = String::new();
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// Check a finished report directory: report.json against the schema, and
+/// plots/, report.html and junit.xml against report.json.
+pub fn check_report_dir(dir: &Path) {
+    let what = dir.display().to_string();
+    let r = read_json(&dir.join("report.json"));
+    check_schema(&r, &what);
+    let steps = r["steps"].as_array().expect("steps");
+
+    // junit.xml: strict XML, JUnit's shape, counts that agree with the record.
+    let xml = std::fs::read_to_string(dir.join("junit.xml")).expect("junit.xml");
+    let doc = roxmltree::Document::parse(&xml)
+        .unwrap_or_else(|e| panic!("{what}: junit.xml is not XML: {e}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites", "{what}");
+    let suites: Vec<_> = root.children().filter(|n| n.is_element()).collect();
+    assert_eq!(suites.len(), 1, "{what}: one testsuite");
+    let suite = suites[0];
+    assert_eq!(suite.tag_name().name(), "testsuite");
+    let num = |n: roxmltree::Node, a: &str| -> usize {
+        n.attribute(a)
+            .unwrap_or_else(|| panic!("{what}: {} has no {a}", n.tag_name().name()))
+            .parse()
+            .unwrap_or_else(|e| panic!("{what}: {a}: {e}"))
+    };
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let reqs: Vec<&serde_json::Value> = steps
+        .iter()
+        .flat_map(|s| s["requirements"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(
+        cases.len(),
+        steps.len() + reqs.len(),
+        "{what}: one testcase a step and a requirement"
+    );
+    let outcome = |o: &str| steps.iter().filter(|s| s["outcome"] == o).count();
+    let unmet = reqs.iter().filter(|q| q["met"] == false).count();
+    for n in [root, suite] {
+        assert_eq!(num(n, "tests"), cases.len(), "{what}: tests");
+        assert_eq!(
+            num(n, "failures"),
+            outcome("FAIL") + unmet,
+            "{what}: failures"
+        );
+        assert_eq!(num(n, "errors"), outcome("ERROR"), "{what}: errors");
+        assert_eq!(num(n, "skipped"), outcome("SKIPPED"), "{what}: skipped");
+        n.attribute("time")
+            .unwrap()
+            .parse::<f64>()
+            .expect("time is a number");
+    }
+    for c in &cases {
+        assert!(
+            c.attribute("name").is_some_and(|n| !n.is_empty()),
+            "{what}: testcase name"
+        );
+        assert!(
+            c.attribute("classname").is_some(),
+            "{what}: testcase classname"
+        );
+        c.attribute("time")
+            .unwrap()
+            .parse::<f64>()
+            .expect("time is a number");
+        for f in c
+            .children()
+            .filter(|n| n.has_tag_name("failure") || n.has_tag_name("error"))
+        {
+            assert!(
+                f.attribute("message").is_some_and(|m| !m.is_empty()),
+                "{what}: a failure carries its reason"
+            );
+        }
+    }
+    for (s, c) in steps.iter().zip(
+        cases
+            .iter()
+            .filter(|c| !c.attribute("name").unwrap().contains(" / ")),
+    ) {
+        let want = match s["outcome"].as_str().unwrap() {
+            "FAIL" => Some("failure"),
+            "ERROR" => Some("error"),
+            "SKIPPED" => Some("skipped"),
+            _ => None,
+        };
+        let got = c
+            .children()
+            .find(|n| {
+                n.has_tag_name("failure") || n.has_tag_name("error") || n.has_tag_name("skipped")
+            })
+            .map(|n| n.tag_name().name());
+        assert_eq!(got, want, "{what}: step {}", s["id"]);
+        assert!(c
+            .attribute("name")
+            .unwrap()
+            .starts_with(s["id"].as_str().unwrap()));
+    }
+
+    // report.html: self-contained, no script, the banner, the verdict table,
+    // and every plot in plots/ inlined as written.
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("report.html");
+    // Every '<' of the page opens markup (text escapes its own), so a tag is
+    // what lies between a '<' and the next '>'.
+    for tag in html.split('<').skip(1) {
+        let tag = tag.split('>').next().unwrap_or("").to_ascii_lowercase();
+        let name = tag
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        let banned = [
+            "script",
+            "iframe",
+            "object",
+            "embed",
+            "link",
+            "img",
+            "image",
+            "use",
+            "a",
+            "base",
+            "foreignobject",
+        ];
+        assert!(!banned.contains(&name), "{what}: report.html has <{tag}>");
+        for bad in ["src=", "href=", "javascript:", "url(", " on"] {
+            assert!(!tag.contains(bad), "{what}: report.html has <{tag}>");
+        }
+    }
+    let style = &html[html.find("<style>").expect("inline CSS")..html.find("</style>").unwrap()];
+    for bad in ["url(", "@import"] {
+        assert!(!style.contains(bad), "{what}: the CSS holds {bad}");
+    }
+    assert!(html.contains("Content-Security-Policy"), "{what}: CSP");
+    let banner_at = html.find("id=\"banner\"").expect("banner");
+    let banner = &html[banner_at..banner_at + html[banner_at..].find("</header>").unwrap()];
+    assert!(
+        banner.contains(r["marking"].as_str().unwrap()),
+        "{what}: marking in the banner"
+    );
+    if r["marking"] == "UNOFFICIAL" {
+        assert!(
+            banner.contains(&html_escape(r["notice"].as_str().unwrap())),
+            "{what}: notice"
+        );
+        for why in r["marking_reasons"].as_array().unwrap() {
+            assert!(
+                banner.contains(&html_escape(why.as_str().unwrap())),
+                "{what}: marking reason {why}"
+            );
+        }
+    }
+    assert!(
+        html.contains("id=\"verdict-table\""),
+        "{what}: verdict table"
+    );
+    for s in steps {
+        assert!(
+            html.contains(&html_escape(s["id"].as_str().unwrap())),
+            "{what}: step {}",
+            s["id"]
+        );
+    }
+    let mut plots = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir.join("plots")) {
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "svg") {
+                plots.push(p);
+            }
+        }
+    }
+    for p in &plots {
+        let svg = std::fs::read_to_string(p).unwrap();
+        let stem = p.file_stem().unwrap().to_string_lossy();
+        assert!(
+            html.contains(&format!("id=\"plot-{stem}\"")),
+            "{what}: {stem} on the page"
+        );
+        assert!(
+            html.contains(svg.trim_end()),
+            "{what}: {stem} inlined as written"
+        );
+        roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{what}: {stem}: {e}"));
+    }
+    // Each latency step with a measured shot has its plots.
+    for (i, s) in steps.iter().enumerate() {
+        let kind = s["kind"].as_str().unwrap();
+        if !kind.ends_with("-latency") || s["shots"]["measured"].as_u64().unwrap_or(0) == 0 {
+            continue;
+        }
+        let mut want = vec!["histogram", "cdf", "shots"];
+        if kind.starts_with("audio-") {
+            want.push("correlation");
+        }
+        for k in want {
+            let f = format!("{:02}-{}-{k}.svg", i + 1, s["id"].as_str().unwrap());
+            assert!(dir.join("plots").join(&f).is_file(), "{what}: plots/{f}");
+        }
+    }
+    let csv = std::fs::read_to_string(dir.join("measurements.csv")).expect("measurements.csv");
+    assert!(
+        csv.starts_with("step,shot,value,unit,uncertainty,timestamp,status,detail,sync_bound_us"),
+        "{what}: measurements.csv header"
+    );
 }
 
 /// The scenario's configured median for a step kind, ms (round trip: both paths).
