@@ -91,6 +91,7 @@ table { border-collapse: collapse; width: 100%; margin: 6px 0; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #f2f4f7; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+@media screen { table.verdicts tr.first td:nth-child(-n+2) { white-space: nowrap; } }
 .reason { color: var(--mute); overflow-wrap: anywhere; }
 .plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 12px; }
 figure.plot { margin: 0; border: 1px solid var(--line); border-radius: 4px; padding: 6px; break-inside: avoid; page-break-inside: avoid; }

@@ -327,6 +327,7 @@ fn correlation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::StepOutcome;
     use serde_json::json;
 
     /// A report whose every string holds markup, quotes and a control character.
@@ -415,6 +416,64 @@ mod tests {
             .attribute("name")
             .unwrap()
             .contains("<i>x</i>\"'&\u{FFFD}"));
+    }
+
+    #[test]
+    fn junit_maps_each_outcome_to_its_element() {
+        let mut r = hostile();
+        let base = r.steps[0].clone();
+        r.steps.clear();
+        for (id, outcome) in [
+            ("p", StepOutcome::Pass),
+            ("m", StepOutcome::Marginal),
+            ("f", StepOutcome::Fail),
+            ("e", StepOutcome::Error),
+            ("s", StepOutcome::Skipped),
+        ] {
+            let mut st = base.clone();
+            st.id = id.into();
+            st.outcome = outcome;
+            st.requirements.clear();
+            st.reason = (outcome != StepOutcome::Pass).then(|| format!("why {id}"));
+            r.steps.push(st);
+        }
+        let xml = String::from_utf8(junit::document(&r).unwrap()).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let case = |id: &str| {
+            doc.descendants()
+                .find(|n| {
+                    n.has_tag_name("testcase")
+                        && n.attribute("name").unwrap().starts_with(&format!("{id}: "))
+                })
+                .unwrap()
+        };
+        let child = |id: &str| {
+            case(id)
+                .children()
+                .find(|n| n.is_element())
+                .map(|n| (n.tag_name().name().to_string(), n))
+        };
+        assert!(child("p").is_none_or(|(t, _)| t == "system-out"));
+        let (t, n) = child("m").unwrap();
+        assert_eq!(t, "system-out");
+        assert!(n.text().unwrap().starts_with("MARGINAL: why m"));
+        for (id, tag) in [("f", "failure"), ("e", "error"), ("s", "skipped")] {
+            let (t, n) = child(id).unwrap();
+            assert_eq!(t, tag);
+            assert_eq!(n.attribute("message"), Some(format!("why {id}").as_str()));
+        }
+        let suite = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testsuite"))
+            .unwrap();
+        for (a, want) in [
+            ("tests", "5"),
+            ("failures", "1"),
+            ("errors", "1"),
+            ("skipped", "1"),
+        ] {
+            assert_eq!(suite.attribute(a), Some(want), "{a}");
+        }
     }
 
     #[test]
