@@ -248,9 +248,16 @@ fn summary(p: &mut Page, r: &Report) {
     fact(p, "Program", &r.profile.program);
     fact_mono(p, "Profile SHA-256", &r.profile.sha256);
     fact(p, "Vendor", &r.vendor);
-    // TODO(trust): the lab comes from report.signer (lab id, key id, kind)
-    // once the trust chain lands; until then the record names no lab.
-    fact(p, "Lab", "not recorded (the report names no signer)");
+    // The lab is who the authority bound the signing key to; the key id is
+    // what report.dsse.json's signature names.
+    use crate::trust::marking::SignerKind;
+    let lab = match (r.signer.kind, &r.signer.lab_id) {
+        (SignerKind::Lab, Some(id)) => format!("{id} (accredited key)"),
+        (SignerKind::Lab, None) => "a lab key no accreditation names".to_string(),
+        (SignerKind::User, _) => "none: signed with a per-user key".to_string(),
+    };
+    fact(p, "Lab", &lab);
+    fact_mono(p, "Signing key", &r.signer.key_id);
     p.raw("</dl></div>\n");
 
     p.raw("<div class=\"card\"><h3>Station</h3><dl class=\"facts\">");
