@@ -144,8 +144,8 @@ fn predicate(r: &Report) -> crate::trust::statement::Predicate {
         finished_at: r.finished_at.clone(),
         trust_documents: r.trust.clone(),
         harness: HarnessRef {
-            name: r.harness.name.into(),
-            version: r.harness.version.into(),
+            name: r.harness.name.clone(),
+            version: r.harness.version.clone(),
         },
     }
 }
