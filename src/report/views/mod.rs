@@ -333,7 +333,7 @@ mod tests {
     /// A report whose every string holds markup, quotes and a control character.
     fn hostile() -> Report {
         let e = "<i>x</i>\"'&\u{1}";
-        serde_json::from_value(json!({
+        let mut v = json!({
             "schema": "certlab-report/1", "outcome": "FAIL", "reason": e,
             "marking": "UNOFFICIAL", "marking_reasons": [e], "notice": e,
             "profile": {"id": e, "version": e, "sha256": e, "program": e, "title": e},
@@ -362,8 +362,11 @@ mod tests {
                               "outlier_shots": [], "sync_bursts": 0, "rig_restarts": 0},
                 "started_at": e, "finished_at": e, "raw": [e]
             }]
-        }))
-        .expect("the hostile report deserializes")
+        });
+        v["marking_notes"] = json!([e]);
+        v["signer"] = json!({"kind": "lab", "key_id": e, "lab_id": e});
+        v["trust"] = json!([{"name": e, "kind": e, "sha256": e}]);
+        serde_json::from_value(v).expect("the hostile report deserializes")
     }
 
     #[test]
