@@ -554,7 +554,7 @@ fn probe_camera_and_audio_say_what_is_missing() {
         .output()
         .unwrap();
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("has no V4L2 node"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("has no video node"), "{}", stderr(&o));
     let o = certlab()
         .args(["probe", "camera", "--device", "sim", "--frames", "3"])
         .output()

@@ -35,25 +35,29 @@ pub fn parse_usage(s: &str) -> Result<Usage> {
         })
 }
 
-/// The hidraw node a `--device` spec or a path names.
-fn node_of(device: &str) -> Result<PathBuf> {
+/// The device node a `--device` spec names: a `/dev/...` path as given,
+/// or the node `pick` chooses among those sysfs shows for a
+/// `usb:VID:PID[:SERIAL]` device; `what` names the node in messages.
+fn node_of(
+    device: &str,
+    what: &str,
+    pick: impl FnOnce(&sysfs::DeviceNodes, &sysfs::UsbDevice) -> Option<PathBuf>,
+    why_none: &str,
+) -> Result<PathBuf> {
     if device.starts_with("/dev/") {
         return Ok(PathBuf::from(device));
     }
     let DeviceSpec::Usb { vid, pid, serial } = DeviceSpec::parse(device)? else {
         return Err(Error::BadInput(format!(
-            "--device {device}: give usb:VID:PID[:SERIAL] or a /dev/hidrawN path"
+            "--device {device}: give usb:VID:PID[:SERIAL] or a /dev/{what}N path"
         )));
     };
     let root = usb_dut::sysfs_root();
     let dev = usb_dut::find(&root, vid, pid, serial.as_deref(), device)?;
     let nodes = sysfs::device_nodes(&root, &dev.name)
         .map_err(|e| Error::Device(format!("{device}: {e}")))?;
-    host::pick_hidraw(&nodes, &dev).ok_or_else(|| {
-        Error::Device(format!(
-            "{device} has no hidraw node (no HID interface, or usbhid is not bound)"
-        ))
-    })
+    pick(&nodes, &dev)
+        .ok_or_else(|| Error::Device(format!("{device} has no {what} node ({why_none})")))
 }
 
 #[derive(Serialize)]
@@ -94,7 +98,12 @@ pub fn hid(device: &str, set: Option<&str>, listen_ms: u64, json: bool) -> Resul
         }
         None => None,
     };
-    let node = node_of(device)?;
+    let node = node_of(
+        device,
+        "hidraw",
+        host::pick_hidraw,
+        "no HID interface, or usbhid is not bound",
+    )?;
     let clock = HostClock::new();
     let mut h = Hidraw::open(&node, clock).map_err(|e| Error::Device(e.to_string()))?;
     let info = h.info().clone();
@@ -358,27 +367,6 @@ fn audio_impl(
     })
 }
 
-/// The V4L2 node a `--device` spec or a path names.
-fn video_node_of(device: &str) -> Result<PathBuf> {
-    if device.starts_with("/dev/") {
-        return Ok(PathBuf::from(device));
-    }
-    let DeviceSpec::Usb { vid, pid, serial } = DeviceSpec::parse(device)? else {
-        return Err(Error::BadInput(format!(
-            "--device {device}: give usb:VID:PID[:SERIAL] or a /dev/videoN path"
-        )));
-    };
-    let root = usb_dut::sysfs_root();
-    let dev = usb_dut::find(&root, vid, pid, serial.as_deref(), device)?;
-    let nodes = sysfs::device_nodes(&root, &dev.name)
-        .map_err(|e| Error::Device(format!("{device}: {e}")))?;
-    nodes
-        .video
-        .first()
-        .map(|(_, v)| PathBuf::from("/dev").join(v))
-        .ok_or_else(|| Error::Device(format!("{device} has no V4L2 node (is uvcvideo bound?)")))
-}
-
 #[derive(Serialize)]
 struct FrameOut {
     seq: u64,
@@ -417,7 +405,12 @@ pub fn camera(
     if frames == 0 || frames > 10_000 {
         return Err(Error::BadInput("--frames 1..10000".into()));
     }
-    let node = video_node_of(device)?;
+    let node = node_of(
+        device,
+        "video",
+        |n, _| n.video.first().map(|(_, v)| PathBuf::from("/dev").join(v)),
+        "is uvcvideo bound?",
+    )?;
     let clock = HostClock::new();
     let dev = |e: crate::station::StationError| Error::Device(e.to_string());
     let mut cam = V4l2Camera::open(&node, width, height, fps, clock).map_err(dev)?;

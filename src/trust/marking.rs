@@ -65,6 +65,56 @@ fn within(t: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
     from <= t && t <= to
 }
 
+/// How the grants (accreditations or admissions) that name the subject
+/// meet the program at the test time.
+struct Grants {
+    /// The first one naming the subject, valid or not.
+    first: Option<usize>,
+    /// The first one for the program, valid at the test time.
+    valid: Option<usize>,
+    /// Those for other programs only: "PROGRAMS (FILE)".
+    other_programs: Vec<String>,
+    /// Those for the program but another period: "from A to B (FILE)".
+    out_of_period: Vec<String>,
+}
+
+/// Look through `files` for grants `grant` recognises (it gives their
+/// programs and period); each one found is marked used.
+fn check_grants<'a>(
+    files: &'a [TrustFile],
+    f: &Facts,
+    used: &mut Vec<usize>,
+    grant: impl Fn(&'a Document) -> Option<(&'a Vec<String>, DateTime<Utc>, DateTime<Utc>)>,
+) -> Grants {
+    let mut g = Grants {
+        first: None,
+        valid: None,
+        other_programs: Vec::new(),
+        out_of_period: Vec::new(),
+    };
+    for (i, file) in files.iter().enumerate() {
+        let Some((programs, from, to)) = grant(&file.doc) else {
+            continue;
+        };
+        used.push(i);
+        g.first.get_or_insert(i);
+        if !programs.iter().any(|p| p == f.program) {
+            g.other_programs
+                .push(format!("{} ({})", programs.join(", "), file.name));
+        } else if !within(f.test_time, from, to) {
+            g.out_of_period.push(format!(
+                "from {} to {} ({})",
+                rfc3339(from),
+                rfc3339(to),
+                file.name
+            ));
+        } else if g.valid.is_none() {
+            g.valid = Some(i);
+        }
+    }
+    g
+}
+
 /// Decide the marking. OFFICIAL only when the signer is a lab key, an
 /// accreditation of that key for the program is valid at the test time, no
 /// revocation of the key takes effect at or before the test time, and an
@@ -77,7 +127,6 @@ pub fn decide(f: &Facts, files: &[TrustFile]) -> Marking {
     let mut grounds = Vec::new();
     let mut notes = Vec::new();
     let mut used = Vec::new();
-    let mut lab_id = None;
 
     if f.signer == SignerKind::User {
         failed.push(format!(
@@ -87,40 +136,33 @@ pub fn decide(f: &Facts, files: &[TrustFile]) -> Marking {
     }
 
     // The lab's accreditation.
-    let mut accredited = false;
-    let mut other_programs = Vec::new();
-    let mut out_of_period = Vec::new();
-    for (i, file) in files.iter().enumerate() {
-        let Document::Accreditation(a) = &file.doc else {
-            continue;
-        };
-        if a.lab_key_id != f.key_id {
-            continue;
+    let acc = check_grants(files, f, &mut used, |d| match d {
+        Document::Accreditation(a) if a.lab_key_id == f.key_id => {
+            Some((&a.programs, a.not_before, a.not_after))
         }
-        used.push(i);
-        lab_id.get_or_insert_with(|| a.lab_id.clone());
-        if !a.programs.iter().any(|p| p == f.program) {
-            other_programs.push(format!("{} ({})", a.programs.join(", "), file.name));
-        } else if !within(t, a.not_before, a.not_after) {
-            out_of_period.push(format!(
-                "from {} to {} ({})",
-                rfc3339(a.not_before),
-                rfc3339(a.not_after),
-                file.name
-            ));
-        } else if !accredited {
-            accredited = true;
-            lab_id = Some(a.lab_id.clone());
+        _ => None,
+    });
+    let lab_of = |i: usize| match &files[i].doc {
+        Document::Accreditation(a) => Some(a.lab_id.clone()),
+        _ => None,
+    };
+    let accredited = acc.valid.is_some();
+    // The lab the authority bound the key to: the valid accreditation's,
+    // else the first one naming the key.
+    let lab_id = acc.valid.or(acc.first).and_then(lab_of);
+    if let Some(i) = acc.valid {
+        if let Document::Accreditation(a) = &files[i].doc {
             grounds.push(format!(
                 "key {key}… is accredited as lab {} for program {} from {} to {} ({})",
                 a.lab_id,
                 f.program,
                 rfc3339(a.not_before),
                 rfc3339(a.not_after),
-                file.name
+                files[i].name
             ));
         }
     }
+    let (other_programs, out_of_period) = (acc.other_programs, acc.out_of_period);
     if !accredited {
         if !out_of_period.is_empty() {
             failed.push(format!(
@@ -203,38 +245,26 @@ pub fn decide(f: &Facts, files: &[TrustFile]) -> Marking {
     }
 
     // The vendor's admission.
-    let mut admitted = false;
-    let mut other_programs = Vec::new();
-    let mut out_of_period = Vec::new();
-    for (i, file) in files.iter().enumerate() {
-        let Document::Admission(a) = &file.doc else {
-            continue;
-        };
-        if a.vendor_id != f.vendor {
-            continue;
+    let adm = check_grants(files, f, &mut used, |d| match d {
+        Document::Admission(a) if a.vendor_id == f.vendor => {
+            Some((&a.programs, a.not_before, a.not_after))
         }
-        used.push(i);
-        if !a.programs.iter().any(|p| p == f.program) {
-            other_programs.push(format!("{} ({})", a.programs.join(", "), file.name));
-        } else if !within(t, a.not_before, a.not_after) {
-            out_of_period.push(format!(
-                "from {} to {} ({})",
-                rfc3339(a.not_before),
-                rfc3339(a.not_after),
-                file.name
-            ));
-        } else if !admitted {
-            admitted = true;
+        _ => None,
+    });
+    let admitted = adm.valid.is_some();
+    if let Some(i) = adm.valid {
+        if let Document::Admission(a) = &files[i].doc {
             grounds.push(format!(
                 "vendor {} is admitted to program {} from {} to {} ({})",
                 f.vendor,
                 f.program,
                 rfc3339(a.not_before),
                 rfc3339(a.not_after),
-                file.name
+                files[i].name
             ));
         }
     }
+    let (other_programs, out_of_period) = (adm.other_programs, adm.out_of_period);
     if !admitted {
         if !out_of_period.is_empty() {
             failed.push(format!(
