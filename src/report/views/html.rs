@@ -4,8 +4,8 @@
 //! Owns the page's layout and its escaping. Markup is written only from
 //! `&'static str` literals ([`Page::raw`]); every string that came from the
 //! record (device, profile, scenario, reasons) goes through [`Page::text`],
-//! which escapes it, and the plots through [`Page::svg`], whose text plotters
-//! has escaped. A Content-Security-Policy forbids script and every fetch in
+//! which escapes it, and the plots through [`Page::svg`], whose strings are
+//! only in escaped attributes (plots' text is glyph outlines, see `glyphs`). A Content-Security-Policy forbids script and every fetch in
 //! case anything slipped through. It must not judge or mark: it shows the
 //! record's outcomes and marking as they are.
 

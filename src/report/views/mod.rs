@@ -12,6 +12,7 @@
 //! never writes report.json, measurements.csv or raw/, and writes nothing
 //! into the report directory after `run` hands it back.
 
+mod glyphs;
 mod html;
 mod junit;
 mod plots;

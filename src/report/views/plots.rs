@@ -5,7 +5,8 @@
 //! run; the clock-sync bound at each shot; and, for audio steps, the
 //! correlation of a typical shot. Text is set in DejaVu Sans, which the
 //! project ships (assets/fonts) and registers here, so a machine without
-//! fontconfig or fonts draws the same plots. It must not judge: limits are
+//! fontconfig or fonts draws the same plots; in the SVGs it is drawn as that
+//! font's outlines (see `glyphs`), so no viewer swaps in another font. It must not judge: limits are
 //! drawn as the record states them.
 
 use std::sync::Once;
@@ -13,6 +14,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::glyphs;
 use super::{Correlation, Options, ShotRow, StepData};
 use crate::measure::stats::Statistic;
 use crate::report::Report;
@@ -20,8 +22,9 @@ use crate::report::Report;
 /// DejaVu Sans (licence: assets/fonts/LICENSE-DejaVu.txt).
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
-/// The family every plot's text uses. An SVG names it, so a browser sets
-/// it in its own sans-serif; the PNG backend draws it with the shipped font.
+/// The family every plot's text is registered under. The PNG backend draws
+/// it with the shipped font; in the SVG, [`glyphs`] replaces each text by
+/// the same font's outlines, so no viewer substitutes its own.
 const FAMILY: &str = "sans-serif";
 
 const W: u32 = 640;
@@ -77,6 +80,17 @@ enum Kind {
 }
 
 impl Kind {
+    /// One letter, distinct for each kind.
+    fn code(self) -> char {
+        match self {
+            Kind::Histogram => 'h',
+            Kind::Cdf => 'c',
+            Kind::Shots => 't',
+            Kind::Sync => 'b',
+            Kind::Correlation => 'x',
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Kind::Histogram => "histogram",
@@ -110,10 +124,13 @@ pub(crate) fn for_step(report: &Report, d: &StepData, opts: Options) -> Vec<Plot
         .into_iter()
         .map(|k| {
             let (title, caption) = words(report, d, k);
-            let svg = svg(|a| draw(a, k, d));
+            let stem = format!("{}-{}", d.stem(), k.name());
+            // Glyph ids are short XML names, unique on the page.
+            let ids = format!("s{}{}", d.index + 1, k.code());
+            let svg = svg(|a| draw(a, k, d)).and_then(|s| glyphs::outline_text(&s, FONT, &ids));
             let png = opts.png.then(|| png(|a| draw(a, k, d)));
             Plot {
-                stem: format!("{}-{}", d.stem(), k.name()),
+                stem,
                 kind: k.name(),
                 title,
                 caption,
