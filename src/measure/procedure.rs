@@ -411,6 +411,14 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     } else {
         0.0
     };
+    if !(rig_mic || loopback_s > 0.0) {
+        // Before the capture starts and the first shot is scheduled, so
+        // that the upload takes nothing from the lead-in.
+        ctx.station
+            .rig
+            .load(&samples)
+            .map_err(|e| format!("cannot load the stimulus into the rig: {e}"))?;
+    }
     ctx.sync_burst().map_err(|e| e.to_string())?;
     m.anomalies.sync_bursts += 1;
     let source = if rig_mic {

@@ -88,6 +88,14 @@ pub trait Rig: Send {
     fn info(&self) -> RigInfo;
     /// One clock-sync exchange.
     fn sync_exchange(&mut self) -> StationResult<SyncExchange>;
+    /// Put `samples` into the rig's memory ahead of the first `play`, so
+    /// that no shot's command waits for the upload (over a slow link a 100 ms
+    /// stimulus takes longer to send than a shot is scheduled ahead). A rig
+    /// that plays from the host's memory does nothing.
+    fn load(&mut self, samples: &Arc<[f32]>) -> StationResult<()> {
+        let _ = samples;
+        Ok(())
+    }
     /// Play `samples` (at `sample_rate`) through the reference speaker at rig time `at`.
     fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> StationResult<()>;
     /// Light the LED at rig time `at` for `duration_us`.

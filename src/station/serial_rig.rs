@@ -85,11 +85,31 @@ pub struct SerialRig {
     replies: Receiver<Reply>,
     reader: Option<JoinHandle<()>>,
     info: RigInfo,
-    uploaded: HashMap<usize, u16>,
+    /// Stimuli in the rig's memory, by the address of their samples. The
+    /// samples are held here so that the address cannot be reused by another
+    /// stimulus while the rig still has this one under its id.
+    uploaded: HashMap<usize, (Arc<[f32]>, u16)>,
     next_stimulus: u16,
 }
 
 impl SerialRig {
+    /// The rig's id for `samples`, uploading them first if it does not
+    /// have them: once per stimulus, whatever the number of shots.
+    fn upload(&mut self, samples: &Arc<[f32]>) -> StationResult<u16> {
+        let key = Arc::as_ptr(samples) as *const f32 as usize;
+        if let Some((_, id)) = self.uploaded.get(&key) {
+            return Ok(*id);
+        }
+        let id = self.next_stimulus;
+        self.next_stimulus = self.next_stimulus.wrapping_add(1).max(1);
+        let pcm: Vec<i16> = samples.iter().map(|&s| f32_to_i16(s)).collect();
+        for chunk in stimulus_chunks(id, &pcm) {
+            self.command(&chunk)?;
+        }
+        self.uploaded.insert(key, (samples.clone(), id));
+        Ok(id)
+    }
+
     /// Start the reader and shake hands. `reader` and `writer` are two handles
     /// of the same port; reads must time out now and then (so the reader can stop).
     pub fn connect(
@@ -339,22 +359,12 @@ impl Rig for SerialRig {
         Err(self.unresponsive())
     }
 
+    fn load(&mut self, samples: &Arc<[f32]>) -> StationResult<()> {
+        self.upload(samples).map(|_| ())
+    }
+
     fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> StationResult<()> {
-        // Upload each stimulus once; the rig plays it from its memory at `at`.
-        let key = Arc::as_ptr(&samples) as *const f32 as usize;
-        let id = match self.uploaded.get(&key) {
-            Some(&id) => id,
-            None => {
-                let id = self.next_stimulus;
-                self.next_stimulus = self.next_stimulus.wrapping_add(1).max(1);
-                let pcm: Vec<i16> = samples.iter().map(|&s| f32_to_i16(s)).collect();
-                for chunk in stimulus_chunks(id, &pcm) {
-                    self.command(&chunk)?;
-                }
-                self.uploaded.insert(key, id);
-                id
-            }
-        };
+        let id = self.upload(&samples)?;
         self.command(&Message::Play {
             at,
             sample_rate,

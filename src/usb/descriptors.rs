@@ -39,6 +39,9 @@ pub mod class {
     pub const AUDIO: u8 = 0x01;
     pub const HID: u8 = 0x03;
     pub const VIDEO: u8 = 0x0e;
+    /// Communications (CDC); with subclass `CDC_ACM`, a serial port.
+    pub const CDC: u8 = 0x02;
+    pub const CDC_ACM: u8 = 0x02;
 }
 
 /// USB streaming terminal type (UAC1 termt10 and UAC2 both 0x0101; UVC
@@ -635,7 +638,8 @@ impl Descriptors {
             .flat_map(|i| i.alt_settings.iter())
     }
 
-    /// Classes present, in the order audio, video, hid.
+    /// Classes present, in the order audio, video, hid, serial (a CDC
+    /// abstract control model interface: what a rig's /dev/ttyACM is).
     pub fn classes(&self) -> Vec<&'static str> {
         let has = |c: u8| self.device.class == c || self.alt_settings().any(|a| a.class == c);
         let mut out = Vec::new();
@@ -647,6 +651,12 @@ impl Descriptors {
         }
         if has(class::HID) {
             out.push("hid");
+        }
+        if self
+            .alt_settings()
+            .any(|a| a.class == class::CDC && a.subclass == class::CDC_ACM)
+        {
+            out.push("serial");
         }
         out
     }
@@ -2053,5 +2063,24 @@ mod tests {
         dev.extend([9, 2, 11, 0, 0, 1, 0, 0x80, 50, 0, 4]);
         let e = parse(&dev).unwrap_err();
         assert_eq!((e.offset, e.kind), (27, ErrorKind::Loop));
+    }
+
+    /// A device with a CDC abstract control model interface (and its data
+    /// interface) is a serial port; CDC without ACM (e.g. ethernet) is not.
+    #[test]
+    fn a_cdc_acm_interface_is_the_serial_class() {
+        let with = |subclass: u8| {
+            let mut d = vec![
+                18, 1, 0, 2, 0xef, 2, 1, 64, 0x09, 0x12, 0x0c, 0, 0, 1, 1, 2, 3, 1,
+            ];
+            let total = 9 + 9 + 9 + 9;
+            d.extend([9, 2, total, 0, 3, 1, 0, 0x80, 50]);
+            d.extend([9, 4, 0, 0, 0, 3, 0, 0, 0]); // HID
+            d.extend([9, 4, 1, 0, 0, 2, subclass, 1, 0]); // CDC communications
+            d.extend([9, 4, 2, 0, 0, 0x0a, 0, 0, 0]); // CDC data
+            parse(&d).unwrap()
+        };
+        assert_eq!(with(class::CDC_ACM).classes(), ["hid", "serial"]);
+        assert_eq!(with(0x06).classes(), ["hid"]);
     }
 }

@@ -509,7 +509,7 @@ impl UsbDevice {
         dev
     }
 
-    /// Classes present: "audio", "video", "hid" in that order.
+    /// Classes present: "audio", "video", "hid", "serial" in that order.
     pub fn classes(&self) -> Vec<&'static str> {
         self.descriptors
             .as_ref()

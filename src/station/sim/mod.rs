@@ -291,6 +291,9 @@ impl Rig for PtyRig {
     fn sync_exchange(&mut self) -> StationResult<SyncExchange> {
         self.host.sync_exchange()
     }
+    fn load(&mut self, samples: &Arc<[f32]>) -> StationResult<()> {
+        self.host.load(samples)
+    }
     fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> StationResult<()> {
         self.host.play(samples, sample_rate, at)
     }
@@ -1164,5 +1167,44 @@ impl ControlPort for SimControl {
     fn read_line(&mut self, timeout: Duration) -> StationResult<Option<(String, HostTime)>> {
         Ok(next_due(&self.world, &self.world.control_queue, timeout)?
             .map(|(t, line)| (line, HostTime::from_secs_f64(t))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Over the serial protocol, a stimulus is uploaded once: by `load`
+    /// before the shots, after which each `play` is one command (one
+    /// acknowledgement) however long the stimulus; a stimulus with other
+    /// samples is uploaded again.
+    #[test]
+    fn a_loaded_stimulus_is_played_without_another_upload() {
+        let mut st = open(DeviceClass::Speakerphone, "sim", None, None).unwrap();
+        let rig = st.rig.as_mut();
+        // 100 ms at 48 kHz: several StimulusData chunks.
+        let a: Arc<[f32]> = (0..4800).map(|i| ((i % 97) as f32 / 97.0) - 0.5).collect();
+        let frames = |r: &dyn Rig| r.link_stats().frames;
+        let f0 = frames(rig);
+        rig.load(&a).unwrap();
+        let upload = frames(rig) - f0;
+        assert!(
+            upload >= 2,
+            "an upload of 4800 samples took {upload} frames"
+        );
+        let soon = |r: &mut dyn Rig| RigTime(r.sync_exchange().unwrap().rig.0 + 2_000_000);
+        let f1 = frames(rig);
+        let at = soon(rig);
+        rig.play(a.clone(), 48_000, at).unwrap();
+        let at = soon(rig);
+        rig.play(a.clone(), 48_000, at).unwrap();
+        // Two sync replies and two acknowledgements.
+        assert_eq!(frames(rig) - f1, 4);
+        let b: Arc<[f32]> = a.iter().map(|v| -v).collect();
+        let f2 = frames(rig);
+        rig.load(&b).unwrap();
+        assert_eq!(frames(rig) - f2, upload);
+        rig.load(&a).unwrap();
+        assert_eq!(frames(rig) - f2, upload, "a is still in the rig's memory");
     }
 }
