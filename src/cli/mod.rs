@@ -142,7 +142,9 @@ enum ProbeCmd {
     #[command(after_help = "\
 Usages by name (hook-switch, phone-mute, led-mute, led-off-hook, led-ring, ...)
 or as 0xPAGE:0xID. Times are CLOCK_MONOTONIC stamps taken as each report is
-read, less the time the write returned. Exit 2 when the node cannot be opened
+read, less the time just before the write was issued (usbhid writes are
+synchronous, so a device can answer before the write returns; the write's
+own duration is printed too). Exit 2 when the node cannot be opened
 (absent, no permission, not hidraw), 3 for a bad argument.
 
 Examples:
@@ -158,7 +160,7 @@ Examples:
         /// How long to listen for input reports.
         #[arg(long, value_name = "MS", default_value_t = 2000)]
         listen_ms: u64,
-        /// Print one JSON object: node, vid, pid, usages, wrote, events [{usage, name, value, t_ms}], counters.
+        /// Print one JSON object: node, vid, pid, usages, wrote, write_ms, events [{usage, name, value, t_ms}], counters.
         #[arg(long)]
         json: bool,
     },
@@ -206,8 +208,13 @@ Example:
     /// (needs the `alsa` feature).
     #[command(after_help = "\
 Times come from ALSA's monotonic timestamps on both streams, not from buffer
-sizes. With snd-aloop, play to hw:Loopback,0,0 and capture hw:Loopback,1,0.
-Exit 0 when every shot was found, 2 when one was not or a device failed.
+sizes. Each shot is a 50 ms noise burst, looked for from 20 ms before its
+scheduled time (a timestamp error can make a path look early; it is shown,
+not hidden) to 20 ms before the next shot's: latencies from -20 ms to
+INTERVAL - 90 ms are found. With snd-aloop, play to hw:Loopback,0,0 and
+capture hw:Loopback,1,0; its positions move once per kernel tick, so expect
+a few ms of spread about zero. Exit 0 when every shot was found, 2 when one
+was not or a device failed.
 
 Example:
   certlab probe audio --playback hw:Loopback,0,0 --capture hw:Loopback,1,0 --shots 20")]

@@ -77,6 +77,8 @@ struct ProbeOut {
     bustype: u32,
     usages: Vec<String>,
     wrote: Option<String>,
+    /// How long the write call took, ms.
+    write_ms: Option<f64>,
     events: Vec<EventOut>,
     reports: u64,
     undecodable_reports: u64,
@@ -109,10 +111,13 @@ pub fn hid(device: &str, set: Option<&str>, listen_ms: u64, json: bool) -> Resul
     let info = h.info().clone();
     let mut t0 = clock.now();
     let mut wrote = None;
+    let mut write_ms = None;
     if let Some((u, v)) = write {
-        t0 = h
+        let (before, after) = h
             .set_output(u, v)
             .map_err(|e| Error::Device(e.to_string()))?;
+        t0 = before;
+        write_ms = Some(after.secs_since(before) * 1e3);
         wrote = Some(format!("{u}={v}"));
     }
     let deadline = t0.plus_secs(listen_ms as f64 / 1e3);
@@ -156,6 +161,7 @@ pub fn hid(device: &str, set: Option<&str>, listen_ms: u64, json: bool) -> Resul
         bustype: info.bustype,
         usages: info.report.usages(),
         wrote,
+        write_ms,
         events,
         reports: stats.reports.load(Relaxed),
         undecodable_reports: stats.undecodable_reports.load(Relaxed),
@@ -166,6 +172,9 @@ pub fn hid(device: &str, set: Option<&str>, listen_ms: u64, json: bool) -> Resul
             .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
         println!("{text}");
     } else {
+        if let (Some(w), Some(ms)) = (&out.wrote, out.write_ms) {
+            eprintln!("wrote {w}: the write took {ms:.3} ms");
+        }
         eprintln!(
             "{} ({}:{}): {} reports, {} undecodable, {} events dropped; usages {}",
             out.node,
@@ -179,6 +188,13 @@ pub fn hid(device: &str, set: Option<&str>, listen_ms: u64, json: bool) -> Resul
     }
     Ok(ExitStatus::Ok)
 }
+
+/// `probe audio`'s burst, and how far before its time its window opens
+/// (and before the next shot's time it closes).
+#[cfg(feature = "alsa")]
+const PROBE_BURST_S: f64 = 0.05;
+#[cfg(feature = "alsa")]
+const PROBE_MARGIN_S: f64 = 0.02;
 
 /// One loopback shot's result.
 #[cfg(feature = "alsa")]
@@ -216,9 +232,13 @@ pub fn audio(
     interval_ms: f64,
     json: bool,
 ) -> Result<ExitStatus> {
-    if !(8000..=192_000).contains(&rate) || shots == 0 || shots > 1000 || interval_ms < 150.0 {
+    if !(8000..=192_000).contains(&rate)
+        || shots == 0
+        || shots > 1000
+        || !(150.0..=10_000.0).contains(&interval_ms)
+    {
         return Err(Error::BadInput(
-            "--rate 8000..192000, --shots 1..1000 and --interval-ms of at least 150".into(),
+            "--rate 8000..192000, --shots 1..1000 and --interval-ms 150..10000".into(),
         ));
     }
     audio_impl(playback, capture, rate, shots, interval_ms, json)
@@ -254,7 +274,7 @@ fn audio_impl(
     let clock = HostClock::new();
     let dev = |e: crate::station::StationError| Error::Device(e.to_string());
     let mut a = AlsaAudio::new(capture, playback, clock);
-    let stim = Stimulus::new(StimulusKind::Noise, rate, 0.1, 7);
+    let stim = Stimulus::new(StimulusKind::Noise, rate, PROBE_BURST_S, 7);
     let samples: Arc<[f32]> = stim.samples().into();
     let interval = interval_ms / 1e3;
     let total = 0.5 + shots as f64 * interval + 1.0;
@@ -288,11 +308,14 @@ fn audio_impl(
         .time_map()
         .ok_or_else(|| Error::Device(format!("nothing was captured from {capture}")))?;
     let mut corr = Correlator::new(&samples, rate);
-    let window = ((0.1 + 0.3) * rate as f64) as usize;
+    // From MARGIN before the shot to MARGIN before the next one: never two
+    // bursts in one window, and an early-looking burst is still found.
+    let early = (PROBE_MARGIN_S * rate as f64) as usize;
+    let window = ((interval - PROBE_MARGIN_S) * rate as f64) as usize + early;
     let mut out = Vec::new();
     let mut lat = Vec::new();
     for (k, at) in emitted.iter().enumerate() {
-        let i = map.index_of(at.0 as f64).round().max(0.0) as usize;
+        let i = (map.index_of(at.0 as f64).round() as i64 - early as i64).max(0) as usize;
         let stop = (i + window).min(cap.samples.len());
         let shot = if stop <= i || stop - i < window {
             AudioShot {
@@ -381,6 +404,9 @@ struct CameraOut {
     width: u32,
     height: u32,
     fps: f64,
+    /// The first frame's kernel timestamp, CLOCK_MONOTONIC ns: where the
+    /// frames' `t_ms` start.
+    first_frame_ns: Option<i64>,
     frames: Vec<FrameOut>,
     interval_ms_mean: Option<f64>,
     interval_ms_min: Option<f64>,
@@ -448,6 +474,7 @@ pub fn camera(
         width: w,
         height: h,
         fps: f,
+        first_frame_ns: first.map(|t| clock.to_monotonic(t)),
         interval_ms_mean: (!gaps.is_empty()).then(|| gaps.iter().sum::<f64>() / gaps.len() as f64),
         interval_ms_min: gaps.iter().copied().reduce(f64::min),
         interval_ms_max: gaps.iter().copied().reduce(f64::max),

@@ -683,8 +683,9 @@ impl ReportDescriptor {
     }
 
     /// A whole report of `kind` that sets `usage` to `value` and every other
-    /// field to zero (its bytes as written to hidraw: the report id first
-    /// when the descriptor uses ids). `None` when no variable field of that
+    /// field to zero, as the device sends or takes it: the report id first
+    /// only when the descriptor uses ids (hidraw's write() wants a 0 there
+    /// otherwise; its adapter adds it). `None` when no variable field of that
     /// kind carries the usage, or the value does not fit its field.
     pub fn encode(&self, kind: ReportKind, usage: Usage, value: i64) -> Option<Vec<u8>> {
         let f = self

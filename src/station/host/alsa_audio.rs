@@ -7,6 +7,11 @@
 //! queued), never from buffer sizes: a capture block's first sample is
 //! stamped `htstamp − (avail + frames)/rate`, and a playback frame `k` is
 //! heard at `htstamp + (k − (written − delay))/rate`. Every xrun is counted.
+//! The stamps are as fine as the driver's pointer: snd-usb-audio moves it
+//! once per URB (1 ms), snd-aloop once per kernel tick (4 ms at HZ=250), so
+//! single stamps jitter by that much; a capture's time map is a fit over all
+//! its blocks. Playback runs with silence from the moment the capture is
+//! opened, so a step's first stimulus never waits for the device to start.
 //! It does not detect stimuli or judge.
 
 use std::collections::VecDeque;
@@ -23,8 +28,11 @@ use crate::time::{HostClock, HostTime};
 
 /// Frames per period: 5 ms at 48 kHz.
 const PERIOD_MS: f64 = 5.0;
-/// Periods in the playback buffer (its latency, and the scheduling horizon).
-const PLAYBACK_PERIODS: i64 = 4;
+/// Periods in the playback buffer (its latency, and the scheduling horizon:
+/// a stimulus must be handed over more than this ahead, and steps hand
+/// them 60 ms ahead). Fewer than 6 (30 ms) underran in the lab's emulated
+/// guest.
+const PLAYBACK_PERIODS: i64 = 6;
 /// Periods in the capture buffer (headroom for a late reader).
 const CAPTURE_PERIODS: i64 = 16;
 
@@ -84,6 +92,12 @@ fn open_pcm(name: &str, dir: Direction, rate: u32, periods: i64) -> StationResul
             .map_err(|e| alsa_err("timestamps", name, e))?;
         sw.set_tstamp_type(TstampType::Monotonic)
             .map_err(|e| alsa_err("monotonic timestamps", name, e))?;
+        if dir == Direction::Playback {
+            // Start as soon as the first period is queued.
+            let period = (rate as f64 * PERIOD_MS / 1e3).round() as alsa::pcm::Frames;
+            sw.set_start_threshold(period)
+                .map_err(|e| alsa_err("start threshold", name, e))?;
+        }
         pcm.sw_params(&sw)
             .map_err(|e| alsa_err("sw params", name, e))?;
     }
@@ -108,6 +122,8 @@ pub struct AlsaCapture {
     seq: u64,
     /// Where the next block should start, ns (to find what an xrun lost).
     next_t: Option<i64>,
+    /// An xrun restarted the stream since the last block.
+    resumed: bool,
     stats: Arc<AudioStats>,
     started: bool,
 }
@@ -129,6 +145,7 @@ impl AlsaCapture {
             buf: vec![0; BLOCK_LEN * channels as usize],
             seq: 0,
             next_t: None,
+            resumed: false,
             stats,
             started: false,
         })
@@ -155,6 +172,7 @@ impl BlockSource for AlsaCapture {
                     SourceError::Io(format!("ALSA {}: after an xrun: {e}", self.name))
                 })?;
                 let _ = self.pcm.start();
+                self.resumed = true;
                 return Ok(Read::Idle);
             }
             Err(e) if e.errno() == libc::ENODEV => {
@@ -177,7 +195,10 @@ impl BlockSource for AlsaCapture {
         let t_first = self.clock.from_monotonic(t_first_mono).0;
         // After an xrun the stream resumed later: skip the sequence numbers
         // of the blocks that time held, so the capture keeps its alignment.
-        if let Some(expected) = self.next_t {
+        // Only then: between xruns no frame is lost, and a stamp may lag by
+        // as much as the driver's pointer granularity (a kernel tick for
+        // snd-aloop), which must not be taken for lost blocks.
+        if let (true, Some(expected)) = (std::mem::take(&mut self.resumed), self.next_t) {
             let block_ns = BLOCK_LEN as f64 * 1e9 / self.rate as f64;
             let lost = ((t_first - expected) as f64 / block_ns).round();
             if lost >= 1.0 {
@@ -282,10 +303,14 @@ fn play_loop(
     while !sh.stop.load(Ordering::Relaxed) {
         // Where frame `written` will be heard, by ALSA's clock.
         let status = pcm.status().map_err(|e| alsa_err("status", name, e))?;
-        let ht = clock.from_monotonic(ts_ns(status.get_htstamp()));
+        let raw_ht = ts_ns(status.get_htstamp());
+        let ht = clock.from_monotonic(raw_ht);
         #[allow(clippy::unnecessary_cast)]
         let delay = status.get_delay().max(0) as i64;
-        let running = ht.0 != 0 && written > 0;
+        // Until the stream runs, its timestamp and delay say nothing about
+        // when a frame will be heard: stimuli wait (silence is written,
+        // which starts it).
+        let running = raw_ht != 0 && status.get_state() == alsa::pcm::State::Running;
         buf.iter_mut().for_each(|s| *s = 0);
         {
             let mut q = sh.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -362,29 +387,44 @@ impl AlsaAudio {
     }
 }
 
-impl AudioPath for AlsaAudio {
-    fn capture_stream(&mut self, sample_rate: u32) -> StationResult<Box<dyn BlockSource>> {
-        Ok(Box::new(AlsaCapture::open(
-            &self.capture_name,
-            sample_rate,
-            self.clock,
-            self.stats.clone(),
-        )?))
-    }
-
-    fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: HostTime) -> StationResult<()> {
-        if self.player.as_ref().is_some_and(|p| p.rate != sample_rate) {
+impl AlsaAudio {
+    /// The player at `rate`, started (silence) if it is not running.
+    fn player(&mut self, rate: u32) -> StationResult<&Player> {
+        if self.player.as_ref().is_some_and(|p| p.rate != rate) {
             self.player = None;
         }
         if self.player.is_none() {
             self.player = Some(Player::start(
                 &self.playback_name,
-                sample_rate,
+                rate,
                 self.clock,
                 self.stats.clone(),
             )?);
         }
-        let p = self.player.as_ref().expect("started above");
+        Ok(self.player.as_ref().expect("started above"))
+    }
+}
+
+impl AudioPath for AlsaAudio {
+    fn capture_stream(&mut self, sample_rate: u32) -> StationResult<Box<dyn BlockSource>> {
+        let capture = AlsaCapture::open(
+            &self.capture_name,
+            sample_rate,
+            self.clock,
+            self.stats.clone(),
+        )?;
+        // Playback runs (with silence) from the start of the step, as in a
+        // call, so that the first stimulus does not wait for the device to
+        // open and start. A device that cannot play fails at `play`, where
+        // playing is asked for, not here.
+        if let Err(e) = self.player(sample_rate) {
+            tracing::debug!("ALSA playback not started with the capture: {e}");
+        }
+        Ok(Box::new(capture))
+    }
+
+    fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: HostTime) -> StationResult<()> {
+        let p = self.player(sample_rate)?;
         let failed = p
             .shared
             .error

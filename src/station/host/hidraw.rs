@@ -192,8 +192,11 @@ impl Hidraw {
     }
 
     /// Write the output report that sets `usage` to `value` (other fields
-    /// zero); returns the host time the write returned.
-    pub fn set_output(&mut self, usage: Usage, value: i64) -> StationResult<HostTime> {
+    /// zero); returns the host times just before the write was issued and
+    /// when it returned. usbhid sends an output report synchronously, so the
+    /// device may have it (and answer) before the write returns: the time
+    /// before is the one nothing can precede.
+    pub fn set_output(&mut self, usage: Usage, value: i64) -> StationResult<(HostTime, HostTime)> {
         let report = self
             .info
             .report
@@ -207,6 +210,8 @@ impl Hidraw {
                         .unwrap_or_default()
                 ))
             })?;
+        let report = write_format(&self.info.report, report);
+        let before = self.clock.now();
         self.file.write_all(&report).map_err(|e| {
             if e.raw_os_error() == Some(libc::ENODEV) {
                 StationError::Disconnected(format!(
@@ -220,7 +225,22 @@ impl Hidraw {
                 ))
             }
         })?;
-        Ok(self.clock.now())
+        Ok((before, self.clock.now()))
+    }
+}
+
+/// A report as hidraw's write() takes it: the report id first, always. A
+/// device without report ids gets a 0 there, which the kernel strips before
+/// the report goes out (Documentation/hid/hidraw.rst); without it the kernel
+/// takes the first data byte for an id and refuses the write (EINVAL).
+fn write_format(rd: &crate::usb::hid::ReportDescriptor, report: Vec<u8>) -> Vec<u8> {
+    if rd.uses_report_ids {
+        report
+    } else {
+        let mut out = Vec::with_capacity(report.len() + 1);
+        out.push(0);
+        out.extend_from_slice(&report);
+        out
     }
 }
 
@@ -423,6 +443,39 @@ fn read_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The vlab gadget's descriptor has no report ids: its off-hook LED
+    /// report goes to hidraw as [0, bit 1]. With ids, the id leads as is.
+    #[test]
+    fn output_reports_are_written_with_hidraws_leading_report_number() {
+        let no_ids = crate::usb::hid::parse(&[
+            0x05, 0x0b, 0x09, 0x01, 0xa1, 0x01, // Telephony: Phone
+            0x15, 0x00, 0x25, 0x01, 0x75, 0x01, 0x95, 0x01, // 0..1, 1 bit
+            0x09, 0x20, 0x81, 0x02, 0x09, 0x2f, 0x81, 0x02, // hook, mute in
+            0x95, 0x06, 0x81, 0x03, // padding
+            0x05, 0x08, 0x95, 0x01, 0x09, 0x09, 0x91, 0x02, 0x09, 0x17, 0x91, 0x02, // LEDs
+            0x95, 0x06, 0x91, 0x03, // padding
+            0xc0,
+        ])
+        .unwrap();
+        assert!(!no_ids.uses_report_ids);
+        let r = no_ids
+            .encode(ReportKind::Output, Usage::new(0x08, 0x17), 1)
+            .unwrap();
+        assert_eq!(r, [0b10]);
+        assert_eq!(write_format(&no_ids, r), [0, 0b10]);
+
+        let ids = crate::usb::hid::parse(&[
+            0x05, 0x08, 0x09, 0x01, 0xa1, 0x01, 0x85, 0x02, // LEDs, report 2
+            0x15, 0x00, 0x25, 0x01, 0x75, 0x01, 0x95, 0x01, 0x09, 0x17, 0x91, 0x02, 0x95, 0x07,
+            0x91, 0x03, 0xc0,
+        ])
+        .unwrap();
+        let r = ids
+            .encode(ReportKind::Output, Usage::new(0x08, 0x17), 1)
+            .unwrap();
+        assert_eq!(write_format(&ids, r), [2, 1]);
+    }
 
     fn v(page: u16, id: u16, value: i64, array: bool) -> InputValue {
         InputValue {

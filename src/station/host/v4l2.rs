@@ -407,6 +407,9 @@ impl Camera for V4l2Camera {
             }
         }
         self.last_seq = Some(b.sequence);
+        // VIDIOC_QBUF below writes the buffer's state back into `b`, its
+        // sequence number included: keep the dequeued one.
+        let seq = u64::from(b.sequence);
         let mut luma = Vec::with_capacity((self.width * self.height) as usize);
         let ok = match self.buffers.get(b.index as usize) {
             Some(m) => {
@@ -433,7 +436,7 @@ impl Camera for V4l2Camera {
             return Ok(None);
         }
         Ok(Some(Frame {
-            seq: u64::from(b.sequence),
+            seq,
             host_time,
             width: self.width,
             height: self.height,

@@ -38,7 +38,7 @@ check .product "$VLAB_PRODUCT" "product"
 check .firmware "1.00" "firmware (bcdDevice 0x$VLAB_BCD)"
 check '.errors | length' 0 "descriptor/report-descriptor parse errors"
 check .descriptors_sha256 "$(sha256sum < "$dir/descriptors" | cut -d' ' -f1)" "descriptors digest (of $dir/descriptors)"
-check '.classes | index("hid") != null' true "class hid present"
+check '.classes | join(" ")' "hid serial" "classes (HID, and CDC-ACM as serial)"
 for u in hook-switch phone-mute led-mute led-off-hook; do
   check "[.hid.named[] | select(. == \"$u\")] | length" 1 "HID usage $u"
 done

@@ -6,7 +6,11 @@
 # capture, and the captured samples from there on must equal the played ones
 # bit for bit (a loopback does not touch samples), except for dropouts
 # (silence in their place), which are counted and must stay under 5%. xruns
-# are counted from aplay/arecord and must be zero.
+# are counted from aplay/arecord and must be zero. Then certlab's own ALSA
+# backend (`certlab probe audio`, the `alsa` feature): it plays bursts on
+# hw:Loopback,0,0 at scheduled CLOCK_MONOTONIC times while capturing
+# hw:Loopback,1,0, both stamped from ALSA's htstamps, and must find every
+# burst, with no xrun, at a latency that stays put shot after shot.
 set -euo pipefail
 # shellcheck source=tests/vlab/lib.bash
 . /vlab/lib.bash
@@ -53,3 +57,42 @@ if [ "$dropped" = 0 ]; then
 else
   echo "DROPOUT: $dropped of $frames samples arrived as silence in $runs gap(s); all others bit-exact at sample $pos"
 fi
+
+# certlab's ALSA backend, both directions at once, S16 mono at 48 kHz.
+if ! certlab probe audio --help > /dev/null 2>&1 || certlab probe audio --playback x --capture y --shots 1 2>&1 | grep -q 'needs certlab built with'; then
+  vlab_die "this certlab was built without the alsa feature: tests/vlab/run builds it with --features alsa when libasound2-dev is on the host"
+fi
+N=20
+set +e
+certlab probe audio --playback hw:Loopback,0,0 --capture hw:Loopback,1,0 --shots $N --interval-ms 250 --json \
+  > "$VLAB_OUT/probe-audio.json" 2> "$VLAB_OUT/probe-audio.err"
+code=$?
+set -e
+p=$VLAB_OUT/probe-audio.json
+[ -s "$p" ] || vlab_die "certlab probe audio printed nothing (exit $code): $(cat "$VLAB_OUT/probe-audio.err")"
+jq -c '{median_ms, min_ms, max_ms, capture_xruns, playback_xruns, late_stimuli, gap_blocks, overrun_blocks}' "$p"
+jq -r '.shots[] | select(.latency_ms == null) | "missed shot \(.shot): \(.detail)"' "$p"
+found=$(jq '[.shots[] | select(.latency_ms != null)] | length' "$p")
+vlab_measure certlab_aloop_shots_found "$found" "of $N"
+for k in capture_xruns playback_xruns late_stimuli gap_blocks overrun_blocks; do
+  vlab_measure "certlab_aloop_$k" "$(jq -r ".$k" "$p")" count
+done
+[ "$code" = 0 ] && [ "$found" = "$N" ] || vlab_die "certlab probe audio found $found of $N bursts (exit $code)"
+for k in capture_xruns playback_xruns late_stimuli gap_blocks overrun_blocks; do
+  [ "$(jq -r ".$k" "$p")" = 0 ] || vlab_die "certlab probe audio: $k = $(jq -r ".$k" "$p")"
+done
+jq -r '.shots[].latency_ms' "$p" > "$VLAB_OUT/certlab-aloop.txt"
+st=$(vlab_stats < "$VLAB_OUT/certlab-aloop.txt")
+echo "certlab probe audio, snd-aloop latency (ms): $st"
+# snd-aloop copies playback to capture on its timer, and both pointers move
+# once per kernel tick (4 ms at Debian's HZ=250) while ALSA stamps them
+# with the exact time: so the path is about zero, and each shot may look up
+# to a tick or two early or late. Every shot must lie within 12 ms of the
+# others, and the median within -10..20 ms.
+med=$(vlab_stat median "$st")
+awk -v m="$med" -v lo="$(vlab_stat min "$st")" -v hi="$(vlab_stat max "$st")" \
+  'BEGIN { exit !(m >= -10 && m <= 20 && hi - lo <= 12) }' \
+  || vlab_die "the loopback latency is off or wanders: $st"
+vlab_ok "$N of $N bursts found by certlab over snd-aloop, no xrun; latency $med ms"
+vlab_measure certlab_aloop_latency_median_ms "$med" ms
+vlab_measure certlab_aloop_latency_spread_ms "min=$(vlab_stat min "$st"),p95=$(vlab_stat p95 "$st"),max=$(vlab_stat max "$st"),sd=$(vlab_stat sd "$st")" ms

@@ -4,11 +4,14 @@
 # checks every buffer: its size, its sequence number (gaps are dropped
 # frames, counted and reported), its kernel timestamp (monotonic clock,
 # strictly increasing, no later than now); and that the frames carry a
-# picture that changes (vivid draws a running counter), not zeros.
+# picture that changes (vivid draws a running counter), not zeros. Then
+# certlab's own V4L2 backend (`certlab probe camera`): the mode it
+# negotiates, every frame's kernel timestamp and sequence number, the
+# intervals, the drops, and the luma it reads.
 set -euo pipefail
 # shellcheck source=tests/vlab/lib.bash
 . /vlab/lib.bash
-vlab_need v4l2-ctl awk cmp
+vlab_need v4l2-ctl awk cmp certlab jq
 
 dev=
 for v in /sys/class/video4linux/video*; do
@@ -55,3 +58,38 @@ if cmp -s -n "$size" -i "0:$(( size * (COUNT - 1) ))" "$VLAB_OUT/frames.yuv" "$V
 fi
 vlab_ok "frames carry a moving picture"
 rm -f "$VLAB_OUT/frames.yuv"
+
+# certlab's V4L2 backend on the same node.
+before=$(vlab_now_ns)
+certlab probe camera --device "$dev" --frames $COUNT --width $W --height $H --fps 30 --json \
+  > "$VLAB_OUT/probe-camera.json" 2> "$VLAB_OUT/probe-camera.err" \
+  || vlab_die "certlab probe camera --device $dev failed: $(cat "$VLAB_OUT/probe-camera.err")"
+p=$VLAB_OUT/probe-camera.json
+jq -c '{node, width, height, fps, interval_ms_mean, interval_ms_min, interval_ms_max, dropped_frames, error_frames, unstamped_frames}' "$p"
+[ "$(jq -r '"\(.width)x\(.height)"' "$p")" = "${W}x${H}" ] || vlab_die "certlab negotiated $(jq -r '"\(.width)x\(.height)"' "$p"), not ${W}x${H}"
+[ "$(jq '.frames | length' "$p")" = "$COUNT" ] || vlab_die "certlab got $(jq '.frames | length' "$p") frames, not $COUNT"
+for k in error_frames unstamped_frames; do
+  [ "$(jq -r ".$k" "$p")" = 0 ] || vlab_die "certlab probe camera: $k = $(jq -r ".$k" "$p")"
+done
+after=$(vlab_now_ns)
+first=$(jq -r .first_frame_ns "$p")
+awk -v f="$first" -v b="$before" -v a="$after" 'BEGIN { exit !(f >= b - 2e9 && f <= a + 2e7) }' \
+  || vlab_die "certlab's first frame stamp $first ns is not within the stream's time ($before..$after ns since boot): not the kernel's CLOCK_MONOTONIC stamp?"
+# Sequence numbers from the kernel: increasing; their gaps are the drops
+# certlab reports.
+gaps=$(jq '[.frames | . as $f | range(1; length) | $f[.].seq - $f[. - 1].seq - 1] | add' "$p")
+nonincr=$(jq '[.frames | . as $f | range(1; length) | select($f[.].seq <= $f[. - 1].seq or $f[.].t_ms <= $f[. - 1].t_ms)] | length' "$p")
+[ "$nonincr" = 0 ] || vlab_die "$nonincr frame(s) whose sequence number or timestamp does not increase"
+[ "$gaps" = "$(jq -r .dropped_frames "$p")" ] || vlab_die "sequence gaps add to $gaps, certlab reports $(jq -r .dropped_frames "$p") dropped"
+# vivid draws a moving picture, so the luma certlab reads is neither zero
+# nor constant.
+jq -e '[.frames[].mean_luma] | (min > 0) and (max < 256)' "$p" > /dev/null || vlab_die "mean luma out of range: $(jq -c '[.frames[].mean_luma]' "$p")"
+jq -r '.frames | . as $f | range(1; length) | ($f[.].t_ms - $f[. - 1].t_ms)' "$p" > "$VLAB_OUT/certlab-intervals.txt"
+st=$(vlab_stats < "$VLAB_OUT/certlab-intervals.txt")
+echo "certlab probe camera, frame intervals (ms): $st"
+med=$(vlab_stat median "$st")
+awk -v m="$med" 'BEGIN { exit !(m > 30 && m < 37) }' || vlab_die "median frame interval $med ms is not about 33.3 ms (30 fps)"
+vlab_ok "certlab streamed $COUNT frames from $dev at ${W}x${H}, kernel timestamps increasing, median interval $med ms"
+vlab_measure certlab_vivid_dropped_frames "$(jq -r .dropped_frames "$p")" frames
+vlab_measure certlab_vivid_frame_interval_median_ms "$med" ms
+vlab_measure certlab_vivid_frame_interval_spread_ms "min=$(vlab_stat min "$st"),p95=$(vlab_stat p95 "$st"),max=$(vlab_stat max "$st"),sd=$(vlab_stat sd "$st")" ms

@@ -1,20 +1,22 @@
 #!/bin/bash
 # tests/vlab/guest/70-rig-acm.sh — owns: the rig protocol over the lab's real
-# USB serial link. `certlab sim rig` (the simulated rig's firmware, on a
-# pty) is wired to the gadget's /dev/ttyGS0 with socat, so its protocol
-# bytes cross cdc_acm, dummy_hcd and u_serial; `certlab run` on the host side
-# opens /dev/ttyACMN (--rig serial:/dev/ttyACMN) and runs a short profile
-# against the simulated DUT. The medium (sound, light) between the two
-# processes is the simulated rig's socket, reached through a link named after
-# the ttyACM path, as certlab finds it from the port's path. The run must
-# finish (PASS or FAIL, not ERROR: at most 5 of 10 shots missed: emulation
-# hiccups pass, a link that makes every shot late does not) with every
-# frame intact, and the report must verify. The clock-sync bound over this
-# link is reported, beside a control run straight over the pty.
+# USB serial link. `certlab sim rig --port /dev/ttyGS0` serves the simulated
+# rig's firmware on the gadget's side of the CDC-ACM function, so its
+# protocol bytes cross u_serial, dummy_hcd and cdc_acm; on the host side
+# `certlab probe rig --rig usb:VID:PID` finds /dev/ttyACMN by the gadget's
+# USB identity and synchronises clocks over it, and `certlab run` runs a
+# short profile against the simulated DUT through it. The medium (sound,
+# light) between the two processes is the simulated rig's socket, named
+# after the port path each side opens (ttyGS0 here, ttyACMN there), so it
+# is linked under the second name. The run must finish (PASS or FAIL, not
+# ERROR: at most 5 of 10 shots missed: emulation hiccups pass, a link that
+# makes every shot late does not) with every frame intact, and the report
+# must verify. The clock-sync bound over this link is reported, beside a
+# control run straight over a pty.
 set -euo pipefail
 # shellcheck source=tests/vlab/lib.bash
 . /vlab/lib.bash
-vlab_need certlab socat jq
+vlab_need certlab jq
 
 acm=$(vlab_ttyacm)
 [ -n "$acm" ] || vlab_die "no ttyACM node for $VLAB_VID:$VLAB_PID"
@@ -23,9 +25,8 @@ scenario=/vlab/fixtures/sim/speakerphone.toml
 cat > "$VLAB_OUT/rig-link.toml" <<'TOML'
 # certlab vlab: a short profile that carries the rig protocol over the lab's
 # USB CDC-ACM link. The limit is a public proxy, as in every shipped profile.
-# The stimulus is short because the rig uploads it with each shot, 60 ms
-# ahead, and the emulated link carries only about 150 KiB/s: a 100 ms
-# stimulus (9.6 KB) arrives late there and every shot is refused.
+# The stimulus is uploaded to the rig once, before the shots (the emulated
+# link carries only about 150 KiB/s, and a shot is scheduled 60 ms ahead).
 format = 1
 id = "vlab-rig-link"
 version = "1.0.0"
@@ -41,7 +42,7 @@ title = "Audio send latency"
 shots = 10
 max_missed = 5
 stimulus = "noise"
-stimulus_ms = 20
+stimulus_ms = 100
 interval_ms = 300
 max_latency_ms = 200
 sample_rate = 48000
@@ -72,17 +73,36 @@ echo "control over $pty: exit $code; $(jq -c '{outcome, clock_sync, rig_link: .s
 if [ -f "$VLAB_OUT/report-pty/report.json" ]; then
   vlab_measure rig_pty_clock_sync_bound_us "$(jq -r '.clock_sync.bound_us | . * 1000 | round / 1000' "$VLAB_OUT/report-pty/report.json")" us
 fi
-socat "/dev/ttyGS0,raw,echo=0" "$pty,raw,echo=0" 2> "$VLAB_OUT/socat.err" &
+# The rig's firmware on the gadget's end of the link.
+kill "${pids[0]}" 2>/dev/null || true
+certlab sim rig --scenario "$scenario" --port /dev/ttyGS0 > "$VLAB_OUT/rig-gs.out" 2> "$VLAB_OUT/rig-gs.err" &
 pids+=($!)
+vlab_wait 30 "certlab sim rig --port /dev/ttyGS0 to start" '[ -s "$VLAB_OUT/rig-gs.out" ]'
+[ "$(head -n1 "$VLAB_OUT/rig-gs.out")" = /dev/ttyGS0 ] || vlab_die "certlab sim rig --port printed '$(head -n1 "$VLAB_OUT/rig-gs.out")': $(cat "$VLAB_OUT/rig-gs.err")"
 # certlab finds a simulated rig's medium socket from the port's path.
 sockdir=${TMPDIR:-/tmp}/certlab-sim-rig
 mangle() { tr -c 'A-Za-z0-9\n' '_' <<< "$1"; }
-vlab_wait 10 "the simulated rig's medium socket" '[ -S "$sockdir/$(mangle "$pty").sock" ]'
-ln -sf "$sockdir/$(mangle "$pty").sock" "$sockdir/$(mangle "$acm").sock"
-echo "rig firmware on $pty <-> socat <-> /dev/ttyGS0 <-> USB <-> $acm"
+vlab_wait 10 "the simulated rig's medium socket" '[ -S "$sockdir/$(mangle /dev/ttyGS0).sock" ]'
+ln -sf "$sockdir/$(mangle /dev/ttyGS0).sock" "$sockdir/$(mangle "$acm").sock"
+echo "rig firmware on /dev/ttyGS0 <-> USB <-> $acm"
+
+# The rig by its USB identity: handshake and clock sync over the link.
+certlab probe rig --rig "usb:$VLAB_VID:$VLAB_PID" --seconds 5 --json > "$VLAB_OUT/probe-rig.json" 2> "$VLAB_OUT/probe-rig.err" \
+  || vlab_die "certlab probe rig --rig usb:$VLAB_VID:$VLAB_PID failed: $(cat "$VLAB_OUT/probe-rig.err")"
+pr=$VLAB_OUT/probe-rig.json
+jq -c '{port, kind: .rig.kind, exchanges, rtt_us_min, rtt_us_median, rtt_us_max, offset_bound_us, drift_ppm, drift_bound_ppm, link}' "$pr"
+[ "$(jq -r .port "$pr")" = "$acm" ] || vlab_die "usb:$VLAB_VID:$VLAB_PID resolved to $(jq -r .port "$pr"), not $acm"
+for k in corrupt_frames lost_frames restarts; do
+  [ "$(jq -r ".link.$k" "$pr")" = 0 ] || vlab_die "probe rig: link $k = $(jq -r ".link.$k" "$pr")"
+done
+jq -e '.exchanges >= 20 and .offset_bound_us != null' "$pr" > /dev/null || vlab_die "probe rig: too few exchanges or no offset bound"
+vlab_ok "rig found as $acm by USB identity; $(jq -r .exchanges "$pr") sync exchanges, offset bound $(jq -r '.offset_bound_us | . * 10 | round / 10' "$pr") us"
+vlab_measure rig_acm_rtt_us "min=$(jq -r '.rtt_us_min | round' "$pr"),median=$(jq -r '.rtt_us_median | round' "$pr"),max=$(jq -r '.rtt_us_max | round' "$pr")" us
+vlab_measure rig_acm_probe_offset_bound_us "$(jq -r '.offset_bound_us | . * 1000 | round / 1000' "$pr")" us
+vlab_measure rig_acm_probe_drift_ppm "$(jq -r '(.drift_ppm // 0) | . * 100 | round / 100' "$pr") +- $(jq -r '(.drift_bound_ppm // 0) | . * 100 | round / 100' "$pr")" ppm
 
 set +e
-certlab run "$VLAB_OUT/rig-link.toml" --device sim --scenario "$scenario" --rig "serial:$acm" \
+certlab run "$VLAB_OUT/rig-link.toml" --device sim --scenario "$scenario" --rig "usb:$VLAB_VID:$VLAB_PID" \
   --vendor vlab --out "$VLAB_OUT/report" > "$VLAB_OUT/run.out" 2>&1
 code=$?
 set -e
