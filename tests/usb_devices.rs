@@ -571,4 +571,29 @@ fn probe_camera_and_audio_say_what_is_missing() {
         assert_eq!(code(&o), 2);
         assert!(stderr(&o).contains("--features alsa"), "{}", stderr(&o));
     }
+    // A USB identity is resolved to the device's ALSA card first, with or
+    // without the feature: the fixture has no card bound, and says so.
+    let o = certlab()
+        .env(
+            "CERTLAB_SYSFS",
+            root().join("fixtures/usb/speakerphone-uac1"),
+        )
+        .args(["probe", "audio", "--playback", "usb:1209:0001"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("usb:1209:0001 has no ALSA card"),
+        "{}",
+        stderr(&o)
+    );
+    let o = certlab()
+        .env(
+            "CERTLAB_SYSFS",
+            root().join("fixtures/usb/speakerphone-uac1"),
+        )
+        .args(["probe", "audio", "--playback", "usb:1209:0fff"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
 }

@@ -213,18 +213,27 @@ scheduled time (a timestamp error can make a path look early; it is shown,
 not hidden) to 20 ms before the next shot's: latencies from -20 ms to
 INTERVAL - 90 ms are found. With snd-aloop, play to hw:Loopback,0,0 and
 capture hw:Loopback,1,0; its positions move once per kernel tick, so expect
-a few ms of spread about zero. Exit 0 when every shot was found, 2 when one
-was not or a device failed.
+a few ms of spread about zero. Without --capture the bursts are only
+played: with --burst-out, find them in the recording with `certlab analyze
+audio`. Devices are ALSA names or usb:VID:PID[:SERIAL]. Exit 0 when every
+shot was found (played on time, without --capture), 2 when one was not or a
+device failed.
 
 Example:
   certlab probe audio --playback hw:Loopback,0,0 --capture hw:Loopback,1,0 --shots 20")]
     Audio {
-        /// ALSA playback device name.
+        /// ALSA playback device name, or usb:VID:PID[:SERIAL] (its card's hw:N,0).
         #[arg(long, value_name = "NAME")]
         playback: String,
-        /// ALSA capture device name.
+        /// ALSA capture device name, or usb:VID:PID[:SERIAL]. Without it the
+        /// bursts are only played (and their xruns and lateness counted), for
+        /// a path recorded elsewhere.
         #[arg(long, value_name = "NAME")]
-        capture: String,
+        capture: Option<String>,
+        /// Also write the burst as a mono 16-bit WAV, to find it in a
+        /// recording made elsewhere (`certlab analyze audio --stimulus`).
+        #[arg(long, value_name = "FILE.wav")]
+        burst_out: Option<PathBuf>,
         #[arg(long, value_name = "HZ", default_value_t = 48000)]
         rate: u32,
         #[arg(long, default_value_t = 10)]
@@ -569,8 +578,17 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
             rate,
             shots,
             interval_ms,
+            burst_out,
             json,
-        }) => probe::audio(&playback, &capture, rate, shots, interval_ms, json),
+        }) => probe::audio(probe::AudioArgs {
+            playback,
+            capture,
+            rate,
+            shots,
+            interval_ms,
+            burst_out,
+            json,
+        }),
         Command::Sim(SimCmd::Rig { scenario, port }) => cmd_sim_rig(scenario, port),
     }
 }

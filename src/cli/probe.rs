@@ -189,6 +189,69 @@ pub fn hid(device: &str, set: Option<&str>, listen_ms: u64, json: bool) -> Resul
     Ok(ExitStatus::Ok)
 }
 
+/// `probe audio` without a capture: play the bursts at their times and
+/// count what the player could not do (xruns, bursts it reached too late).
+#[cfg(feature = "alsa")]
+fn play_only(
+    playback: &str,
+    rate: u32,
+    shots: u32,
+    interval_ms: f64,
+    json: bool,
+    samples: std::sync::Arc<[f32]>,
+) -> Result<ExitStatus> {
+    use crate::station::host::alsa_audio::AlsaAudio;
+    use crate::station::AudioPath;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let clock = HostClock::new();
+    let dev = |e: crate::station::StationError| Error::Device(e.to_string());
+    let mut a = AlsaAudio::new(playback, playback, clock);
+    a.start_playback(rate).map_err(dev)?;
+    let t0 = clock.now().plus_secs(0.5);
+    for k in 0..shots {
+        let at = t0.plus_secs(k as f64 * interval_ms / 1e3);
+        clock.sleep_until(at.plus_secs(-0.06));
+        a.play(samples.clone(), rate, at).map_err(dev)?;
+    }
+    clock.sleep_until(t0.plus_secs(shots as f64 * interval_ms / 1e3 + 0.3));
+    a.stop_playback();
+    let o = PlayOut {
+        playback: playback.into(),
+        sample_rate: rate,
+        shots,
+        interval_ms,
+        playback_xruns: a.stats.playback_xruns.load(Relaxed),
+        late_stimuli: a.stats.late_stimuli.load(Relaxed),
+    };
+    if json {
+        let text = serde_json::to_string_pretty(&o)
+            .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
+        println!("{text}");
+    } else {
+        println!(
+            "played {} bursts to {} every {} ms; xruns {}; {} late",
+            o.shots, o.playback, o.interval_ms, o.playback_xruns, o.late_stimuli
+        );
+    }
+    Ok(if o.playback_xruns == 0 && o.late_stimuli == 0 {
+        ExitStatus::Ok
+    } else {
+        ExitStatus::Incomplete
+    })
+}
+
+#[cfg(feature = "alsa")]
+#[derive(Serialize)]
+struct PlayOut {
+    playback: String,
+    sample_rate: u32,
+    shots: u32,
+    interval_ms: f64,
+    playback_xruns: u64,
+    late_stimuli: u64,
+}
+
 /// `probe audio`'s burst, and how far before its time its window opens
 /// (and before the next shot's time it closes).
 #[cfg(feature = "alsa")]
@@ -222,30 +285,76 @@ struct AudioOut {
     overrun_blocks: u64,
 }
 
+/// What `certlab probe audio` was asked.
+pub struct AudioArgs {
+    pub playback: String,
+    pub capture: Option<String>,
+    pub rate: u32,
+    pub shots: u32,
+    pub interval_ms: f64,
+    pub burst_out: Option<PathBuf>,
+    pub json: bool,
+}
+
 /// `certlab probe audio`: play noise bursts on one ALSA device at scheduled
 /// host times and find them in another's capture; print each latency.
-pub fn audio(
-    playback: &str,
-    capture: &str,
-    rate: u32,
-    shots: u32,
-    interval_ms: f64,
-    json: bool,
-) -> Result<ExitStatus> {
-    if !(8000..=192_000).contains(&rate)
-        || shots == 0
-        || shots > 1000
-        || !(150.0..=10_000.0).contains(&interval_ms)
+pub fn audio(a: AudioArgs) -> Result<ExitStatus> {
+    if !(8000..=192_000).contains(&a.rate)
+        || a.shots == 0
+        || a.shots > 1000
+        || !(150.0..=10_000.0).contains(&a.interval_ms)
     {
         return Err(Error::BadInput(
             "--rate 8000..192000, --shots 1..1000 and --interval-ms 150..10000".into(),
         ));
     }
-    audio_impl(playback, capture, rate, shots, interval_ms, json)
+    let playback = alsa_name(&a.playback)?;
+    let capture = a.capture.as_deref().map(alsa_name).transpose()?;
+    audio_impl(&a, &playback, capture.as_deref())
+}
+
+/// An ALSA device name as given, or a USB device's first card as `hw:N,0`.
+fn alsa_name(spec: &str) -> Result<String> {
+    if !spec.starts_with("usb:") {
+        return Ok(spec.to_string());
+    }
+    let DeviceSpec::Usb { vid, pid, serial } = DeviceSpec::parse(spec)? else {
+        return Err(Error::BadInput(format!("{spec}: not usb:VID:PID[:SERIAL]")));
+    };
+    let root = usb_dut::sysfs_root();
+    let dev = usb_dut::find(&root, vid, pid, serial.as_deref(), spec)?;
+    let nodes =
+        sysfs::device_nodes(&root, &dev.name).map_err(|e| Error::Device(format!("{spec}: {e}")))?;
+    match nodes.sound_cards.first() {
+        Some((_, card)) => Ok(format!("hw:{card},0")),
+        None => Err(Error::Device(format!(
+            "{spec} has no ALSA card (is snd-usb-audio bound?)"
+        ))),
+    }
+}
+
+/// The burst as a mono 16-bit WAV.
+#[cfg(feature = "alsa")]
+fn write_burst(path: &std::path::Path, samples: &[f32], rate: u32) -> Result<()> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let err = |e: &dyn std::fmt::Display| Error::BadInput(format!("{}: {e}", path.display()));
+    let mut w = hound::WavWriter::create(path, spec).map_err(|e| err(&e))?;
+    for &v in samples {
+        // As the player writes it.
+        w.write_sample((v.clamp(-1.0, 1.0) * 32767.0) as i16)
+            .map_err(|e| err(&e))?;
+    }
+    w.finalize().map_err(|e| err(&e))
 }
 
 #[cfg(not(feature = "alsa"))]
-fn audio_impl(_: &str, _: &str, _: u32, _: u32, _: f64, _: bool) -> Result<ExitStatus> {
+fn audio_impl(args: &AudioArgs, _: &str, _: Option<&str>) -> Result<ExitStatus> {
+    let _ = (&args.burst_out, args.json);
     Err(Error::Device(
         "certlab probe audio needs certlab built with `--features alsa` (and libasound2-dev)"
             .into(),
@@ -253,14 +362,7 @@ fn audio_impl(_: &str, _: &str, _: u32, _: u32, _: f64, _: bool) -> Result<ExitS
 }
 
 #[cfg(feature = "alsa")]
-fn audio_impl(
-    playback: &str,
-    capture: &str,
-    rate: u32,
-    shots: u32,
-    interval_ms: f64,
-    json: bool,
-) -> Result<ExitStatus> {
+fn audio_impl(args: &AudioArgs, playback: &str, capture: Option<&str>) -> Result<ExitStatus> {
     use std::sync::atomic::Ordering::Relaxed;
     use std::sync::Arc;
 
@@ -271,11 +373,18 @@ fn audio_impl(
     use crate::station::host::alsa_audio::AlsaAudio;
     use crate::station::AudioPath;
 
+    let (rate, shots, interval_ms, json) = (args.rate, args.shots, args.interval_ms, args.json);
+    let stim = Stimulus::new(StimulusKind::Noise, rate, PROBE_BURST_S, 7);
+    let samples: Arc<[f32]> = stim.samples().into();
+    if let Some(p) = &args.burst_out {
+        write_burst(p, &samples, rate)?;
+    }
+    let Some(capture) = capture else {
+        return play_only(playback, rate, shots, interval_ms, json, samples);
+    };
     let clock = HostClock::new();
     let dev = |e: crate::station::StationError| Error::Device(e.to_string());
     let mut a = AlsaAudio::new(capture, playback, clock);
-    let stim = Stimulus::new(StimulusKind::Noise, rate, PROBE_BURST_S, 7);
-    let samples: Arc<[f32]> = stim.samples().into();
     let interval = interval_ms / 1e3;
     let total = 0.5 + shots as f64 * interval + 1.0;
     let source = a.capture_stream(rate).map_err(dev)?;

@@ -381,6 +381,12 @@ impl AlsaAudio {
         }
     }
 
+    /// Start playing silence at `rate` now, so that the first stimulus does
+    /// not wait for the device to open and start.
+    pub fn start_playback(&mut self, rate: u32) -> StationResult<()> {
+        self.player(rate).map(|_| ())
+    }
+
     /// Stop the player (silence ends).
     pub fn stop_playback(&mut self) {
         self.player = None;

@@ -2,8 +2,12 @@
 # tests/vlab/guest/60-usb-audio.sh — owns the guest half of the QEMU
 # usb-audio test: the real snd-usb-audio driver binds QEMU's UAC1 playback
 # device (on qemu-xhci), certlab devices lists it as USB audio, and a known
-# stereo noise burst (/vlab/data) is played to it. The host half
-# (60-usb-audio.host) checks that QEMU's WAV file received those samples.
+# stereo noise burst (/vlab/data) is played to it with aplay; then
+# certlab's ALSA backend, opening the card by the device's USB identity,
+# plays 10 bursts 250 ms apart at scheduled CLOCK_MONOTONIC times, with no
+# xrun and none late. The host half (60-usb-audio.host) checks that QEMU's
+# WAV file received aplay's samples bit for bit, and certlab's bursts 250 ms
+# apart.
 set -euo pipefail
 # shellcheck source=tests/vlab/lib.bash
 . /vlab/lib.bash
@@ -26,3 +30,20 @@ aplay -D "hw:$card,0" -f S16_LE -r 48000 -c 2 -t raw "$VLAB_DATA/noise-48k-stere
 xruns=$(grep -ciE 'underrun|xrun' "$VLAB_OUT/aplay.err" || true)
 vlab_measure usb_audio_xruns "$xruns" count
 vlab_ok "played $(( $(stat -c %s "$VLAB_DATA/noise-48k-stereo.raw") / 4 )) frames to hw:$card,0; the host checks QEMU's WAV"
+
+# certlab's player through the real snd-usb-audio driver, the card found by
+# USB identity. There is no capture on this device: the bursts are found in
+# QEMU's WAV by the host half.
+id=$(jq -r '[.usb[] | select(.classes | index("audio")) | select(.audio.playback)][0] | "\(.vid):\(.pid)"' "$VLAB_OUT/devices.json")
+set +e
+certlab probe audio --playback "usb:$id" --shots 10 --interval-ms 250 --burst-out "$VLAB_OUT/probe-burst.wav" --json \
+  > "$VLAB_OUT/probe-play.json" 2> "$VLAB_OUT/probe-play.err"
+code=$?
+set -e
+[ -s "$VLAB_OUT/probe-play.json" ] || vlab_die "certlab probe audio --playback usb:$id printed nothing (exit $code): $(cat "$VLAB_OUT/probe-play.err")"
+jq -c . "$VLAB_OUT/probe-play.json"
+[ "$(jq -r .playback "$VLAB_OUT/probe-play.json")" = "hw:$card,0" ] || vlab_die "usb:$id opened $(jq -r .playback "$VLAB_OUT/probe-play.json"), not hw:$card,0"
+vlab_measure certlab_usb_audio_playback_xruns "$(jq -r .playback_xruns "$VLAB_OUT/probe-play.json")" count
+vlab_measure certlab_usb_audio_late_bursts "$(jq -r .late_stimuli "$VLAB_OUT/probe-play.json")" count
+[ "$code" = 0 ] || vlab_die "certlab's player had xruns or late bursts on hw:$card,0 (exit $code)"
+vlab_ok "certlab played 10 bursts to usb:$id (hw:$card,0) with no xrun and none late; the host finds them"
