@@ -261,86 +261,34 @@ async fn run_steps(
         let mut earlier_raw = Vec::new();
         let (ending, m) = loop {
             let bar = progress_bar(opts.progress, step, i, profile.steps.len());
-            let task = {
-                let cancel = cancel.clone();
-                let step = step.clone();
-                let bar = bar.clone();
-                let mut sync_moved = std::mem::take(&mut sync);
-                tokio::task::spawn_blocking(move || {
-                    let progress = move |n: u64| bar.set_position(n);
-                    let mut ctx = Ctx {
-                        station: &mut station,
-                        sync: &mut sync_moved,
-                        cancel: &cancel,
-                        progress: &progress,
-                        seed,
-                    };
-                    let m = procedure::run(&step, &mut ctx);
-                    (station, sync_moved, m)
-                })
-            };
-            tokio::pin!(task);
-            let timeout = tokio::time::sleep(Duration::from_secs_f64(step.params.timeout_s));
-            tokio::pin!(timeout);
-            let mut ending = Ending::Finished;
-            let joined = loop {
-                tokio::select! {
-                    r = &mut task => break r,
-                    _ = &mut timeout, if matches!(ending, Ending::Finished) => {
-                        tracing::warn!(step = %step.id, "step timed out");
-                        ending = Ending::TimedOut(step.params.timeout_s);
-                        cancel.store(true, Ordering::Relaxed);
-                    }
-                    _ = &mut ctrl_c, if !abort.load(Ordering::Relaxed) => {
-                        tracing::warn!(step = %step.id, "aborted by the operator");
-                        eprintln!("\ncertlab: aborting; keeping the data gathered so far…");
-                        abort.store(true, Ordering::Relaxed);
-                        ending = Ending::Aborted;
-                        cancel.store(true, Ordering::Relaxed);
-                    }
-                }
-            };
-            bar.finish_and_clear();
-            let (st, sy, m): (Station, ClockSync, Measurement) =
-                joined.map_err(|e| Error::Harness(format!("step {} crashed: {e}", step.id)))?;
+            let (st, sy, m, ending) = attempt_step(
+                step,
+                station,
+                std::mem::take(&mut sync),
+                seed,
+                &cancel,
+                &abort,
+                &mut ctrl_c,
+                bar,
+            )
+            .await?;
             station = st;
             sync = sy;
-            if station.rig.restarted() && matches!(ending, Ending::Finished) {
-                tracing::warn!(step = %step.id, attempt, "the rig restarted during the step");
-                match station.rig.recover() {
-                    Ok(()) => {
-                        sync = ClockSync::new();
-                        if attempt == 1 {
-                            // Keep what the first attempt recorded, under its own name.
-                            let raw: Vec<_> =
-                                m.raw.into_iter().map(|r| r.renamed("attempt1")).collect();
-                            earlier_raw = report::write_files(dir, &raw).map_err(|e| {
-                                Error::Harness(format!(
-                                    "cannot write raw data of step {}: {e}",
-                                    step.id
-                                ))
-                            })?;
-                            attempt += 1;
-                            continue;
-                        }
-                        let mut m = m;
-                        m.error =
-                            Some(format!(
-                            "{}the rig restarted again during the repeated step (station's fault)",
-                            m.error.as_ref().map(|e| format!("{e}; ")).unwrap_or_default()
-                        ));
-                        break (ending, m);
-                    }
-                    Err(e) => {
-                        let mut m = m;
-                        m.error = Some(format!(
-                            "the rig restarted and did not answer a new handshake (station's fault): {e}"
-                        ));
-                        break (ending, m);
-                    }
+            match after_rig_restart(&mut station, &mut sync, step, attempt, m, ending) {
+                AfterRestart::Done(ending, m) => break (ending, m),
+                AfterRestart::Again(first) => {
+                    // Keep what the first attempt recorded, under its own name.
+                    let raw: Vec<_> = first
+                        .raw
+                        .into_iter()
+                        .map(|r| r.renamed("attempt1"))
+                        .collect();
+                    earlier_raw = report::write_files(dir, &raw).map_err(|e| {
+                        Error::Harness(format!("cannot write raw data of step {}: {e}", step.id))
+                    })?;
+                    attempt += 1;
                 }
             }
-            break (ending, m);
         };
         let mut m = m;
         m.anomalies.rig_restarts = attempt - 1;
@@ -468,6 +416,117 @@ fn hostname() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// One attempt at a step: the procedure on a blocking thread, raced
+/// against the step's time limit and the operator's Ctrl-C (either cancels
+/// it, and it returns what it gathered). The station and the clock sync
+/// come back with the measurement.
+#[allow(clippy::too_many_arguments)]
+async fn attempt_step<C>(
+    step: &crate::profile::Step,
+    mut station: Station,
+    mut sync: ClockSync,
+    seed: u64,
+    cancel: &Arc<AtomicBool>,
+    abort: &AtomicBool,
+    ctrl_c: &mut std::pin::Pin<Box<C>>,
+    bar: ProgressBar,
+) -> Result<(Station, ClockSync, Measurement, Ending)>
+where
+    C: std::future::Future<Output = std::io::Result<()>>,
+{
+    let task = {
+        let cancel = cancel.clone();
+        let step = step.clone();
+        let bar = bar.clone();
+        tokio::task::spawn_blocking(move || {
+            let progress = move |n: u64| bar.set_position(n);
+            let mut ctx = Ctx {
+                station: &mut station,
+                sync: &mut sync,
+                cancel: &cancel,
+                progress: &progress,
+                seed,
+            };
+            let m = procedure::run(&step, &mut ctx);
+            (station, sync, m)
+        })
+    };
+    tokio::pin!(task);
+    let timeout = tokio::time::sleep(Duration::from_secs_f64(step.params.timeout_s));
+    tokio::pin!(timeout);
+    let mut ending = Ending::Finished;
+    let joined = loop {
+        tokio::select! {
+            r = &mut task => break r,
+            _ = &mut timeout, if matches!(ending, Ending::Finished) => {
+                tracing::warn!(step = %step.id, "step timed out");
+                ending = Ending::TimedOut(step.params.timeout_s);
+                cancel.store(true, Ordering::Relaxed);
+            }
+            _ = &mut *ctrl_c, if !abort.load(Ordering::Relaxed) => {
+                tracing::warn!(step = %step.id, "aborted by the operator");
+                eprintln!("\ncertlab: aborting; keeping the data gathered so far…");
+                abort.store(true, Ordering::Relaxed);
+                ending = Ending::Aborted;
+                cancel.store(true, Ordering::Relaxed);
+            }
+        }
+    };
+    bar.finish_and_clear();
+    let (station, sync, m) =
+        joined.map_err(|e| Error::Harness(format!("step {} crashed: {e}", step.id)))?;
+    Ok((station, sync, m, ending))
+}
+
+/// What follows an attempt at a step.
+enum AfterRestart {
+    /// The step is over, with this measurement.
+    Done(Ending, Measurement),
+    /// The rig restarted during the first attempt and has been greeted
+    /// again: run the step once more (this is the first attempt's record).
+    Again(Measurement),
+}
+
+/// A rig that restarted during a step that ran to its end voids that
+/// attempt: greet it again, start the clock sync over (the rig's clock began
+/// again), and run the step once more, once. A second restart, or a rig
+/// that does not answer, ends the step with the station's fault named.
+fn after_rig_restart(
+    station: &mut Station,
+    sync: &mut ClockSync,
+    step: &crate::profile::Step,
+    attempt: u32,
+    mut m: Measurement,
+    ending: Ending,
+) -> AfterRestart {
+    if !(station.rig.restarted() && matches!(ending, Ending::Finished)) {
+        return AfterRestart::Done(ending, m);
+    }
+    tracing::warn!(step = %step.id, attempt, "the rig restarted during the step");
+    match station.rig.recover() {
+        Ok(()) => {
+            *sync = ClockSync::new();
+            if attempt == 1 {
+                return AfterRestart::Again(m);
+            }
+            m.error = Some(format!(
+                "{}the rig restarted again during the repeated step (station's fault)",
+                m.error
+                    .as_ref()
+                    .map(|e| format!("{e}; "))
+                    .unwrap_or_default()
+            ));
+            AfterRestart::Done(ending, m)
+        }
+        Err(e) => {
+            m.error = Some(format!(
+                "the rig restarted and did not answer a new handshake (station's fault): {e}"
+            ));
+            AfterRestart::Done(ending, m)
+        }
+    }
 }
 
 fn progress_bar(enabled: bool, step: &crate::profile::Step, i: usize, n: usize) -> ProgressBar {
