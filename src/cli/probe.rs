@@ -60,6 +60,14 @@ fn node_of(
         .ok_or_else(|| Error::Device(format!("{device} has no {what} node ({why_none})")))
 }
 
+/// A probe's result as pretty JSON on stdout.
+fn print_json(o: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(o)
+        .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
 #[derive(Serialize)]
 struct EventOut {
     usage: String,
@@ -168,9 +176,7 @@ pub fn hid(device: &str, set: Option<&str>, listen_ms: u64, json: bool) -> Resul
         dropped_events: stats.dropped_events.load(Relaxed),
     };
     if json {
-        let text = serde_json::to_string_pretty(&out)
-            .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
-        println!("{text}");
+        print_json(&out)?;
     } else {
         if let (Some(w), Some(ms)) = (&out.wrote, out.write_ms) {
             eprintln!("wrote {w}: the write took {ms:.3} ms");
@@ -225,9 +231,7 @@ fn play_only(
         late_stimuli: a.stats.late_stimuli.load(Relaxed),
     };
     if json {
-        let text = serde_json::to_string_pretty(&o)
-            .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
-        println!("{text}");
+        print_json(&o)?;
     } else {
         println!(
             "played {} bursts to {} every {} ms; xruns {}; {} late",
@@ -476,9 +480,7 @@ fn audio_impl(args: &AudioArgs, playback: &str, capture: Option<&str>) -> Result
         shots: out,
     };
     if json {
-        let text = serde_json::to_string_pretty(&o)
-            .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
-        println!("{text}");
+        print_json(&o)?;
     } else {
         println!(
             "{} of {} shots; median {} ms (min {}, max {}); xruns {} capture, {} playback; {} late",
@@ -593,9 +595,7 @@ pub fn camera(
         frames: out,
     };
     if json {
-        let text = serde_json::to_string_pretty(&o)
-            .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
-        println!("{text}");
+        print_json(&o)?;
     } else {
         println!(
             "{} {}x{} at {:.2} fps: {} frames, interval {} ms mean ({}..{}), {} dropped, {} errors, {} without kernel stamps",
@@ -668,9 +668,7 @@ pub fn rig(spec: &str, seconds: f64, json: bool) -> Result<ExitStatus> {
         link: rig.link_stats(),
     };
     if json {
-        let text = serde_json::to_string_pretty(&o)
-            .map_err(|e| Error::Harness(format!("cannot print: {e}")))?;
-        println!("{text}");
+        print_json(&o)?;
     } else {
         println!(
             "{}: {} serial {} firmware {} (protocol {}), mic rates {:?}, loopback {} µs",
