@@ -5,59 +5,10 @@
 //! rig's own microsecond counter). It does not convert between them; that is
 //! the clock synchronisation's job (`station::sync`).
 
-/// Host monotonic time in nanoseconds since the station epoch.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-pub struct HostTime(pub i64);
-
-impl HostTime {
-    pub fn from_secs_f64(s: f64) -> Self {
-        HostTime((s * 1e9).round() as i64)
-    }
-    pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 * 1e-9
-    }
-    pub fn plus_secs(self, s: f64) -> Self {
-        HostTime(self.0 + (s * 1e9).round() as i64)
-    }
-    /// `self - earlier` in seconds.
-    pub fn secs_since(self, earlier: HostTime) -> f64 {
-        (self.0 - earlier.0) as f64 * 1e-9
-    }
-}
-
-/// Rig time: the rig's free-running microsecond counter.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-pub struct RigTime(pub u64);
-
-impl RigTime {
-    pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 * 1e-6
-    }
-}
+/// Host monotonic time in nanoseconds since the station epoch, and the
+/// rig's free-running microsecond counter: the protocol's own types (the
+/// rig protocol crate carries both on the wire and in its sessions).
+pub use rig_protocol::{HostTime, RigTime};
 
 /// Nanoseconds on the kernel's CLOCK_MONOTONIC: the clock ALSA, V4L2 and
 /// evdev/hidraw stamp their buffers with, and the one every process on the host

@@ -297,9 +297,17 @@ const SCHEDULE_AHEAD_S: f64 = 0.06;
 /// shot is recorded as missed with this reason, and the step goes on.
 const MIN_LEAD_S: f64 = 0.010;
 
-/// Whether a rig refused a command because its time had passed.
+/// Whether the rig refused a shot's command for a reason that is the
+/// station's, not the device's: its time had passed when the command
+/// arrived (the harness fell behind), or the actuator was still busy.
 fn is_late(e: &StationError) -> bool {
-    matches!(e, StationError::Rig(m) if m.starts_with("late"))
+    matches!(
+        e,
+        StationError::RigRefused {
+            code: rig_protocol::ErrorCode::Late | rig_protocol::ErrorCode::Busy,
+            ..
+        }
+    )
 }
 
 /// A shot that was not emitted.

@@ -9,7 +9,6 @@
 //! measures nothing and judges nothing.
 
 pub mod host;
-pub mod rig;
 pub mod serial_rig;
 pub mod sim;
 pub mod sync;
@@ -35,6 +34,13 @@ pub enum StationError {
     Disconnected(String),
     #[error("rig error: {0}")]
     Rig(String),
+    /// The rig refused a command: the protocol's typed reason (whose fault
+    /// a shot is follows from `code`, never from the text).
+    #[error("the rig refused: {code}: {message}")]
+    RigRefused {
+        code: rig_protocol::ErrorCode,
+        message: String,
+    },
     /// The rig rebooted: its clock and session started over (see
     /// [`Rig::recover`]).
     #[error("rig restarted: {0}")]
@@ -47,12 +53,7 @@ pub type StationResult<T> = std::result::Result<T, StationError>;
 
 /// One clock-sync exchange: the host sent at `host_send`, the rig stamped
 /// `rig` on receipt, and the host received the reply at `host_recv`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct SyncExchange {
-    pub host_send: HostTime,
-    pub rig: RigTime,
-    pub host_recv: HostTime,
-}
+pub use rig_protocol::SyncExchange;
 
 /// Damage on the link to the rig, counted by the host's decoder.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -1,11 +1,12 @@
-//! The rig over a serial byte stream: the host adapter around the sans-IO
-//! session of `station::rig`.
+//! The rig over a serial byte stream: the host's thin adapter around the
+//! sans-IO session of the `rig-protocol` crate.
 //!
-//! Owns the I/O: a reader thread that feeds received bytes and their arrival
-//! times to the session, routes sample blocks to the microphone stream's ring,
-//! and hands replies to the command side; and the writes. It does not
-//! interpret bytes itself (that is the session's) and knows nothing of
-//! measurements.
+//! Owns the I/O and nothing else: a reader thread that stamps each read
+//! with host time as it returns, feeds it to the session and routes sample
+//! blocks (converted to the sampling core's [`Block`]) into the microphone
+//! ring; the writes, stamped as they go out; and the waits, which run the
+//! session's timers. Retries, pairing and restart detection are the
+//! session's; this adapter interprets no bytes and knows no measurement.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -15,21 +16,20 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::rig::codec::{f32_to_i16, stimulus_chunks, ErrorCode, Message};
-use super::rig::session::{Event, HostSession};
+use rig_protocol::codec::sensor;
+use rig_protocol::{
+    stimulus_chunks, CommandError, ErrorCode, HostEvent, HostSession, LinkState, Message, RigHello,
+    SampleBlock,
+};
+
 use super::{LinkStats, Rig, RigInfo, StationError, StationResult, SyncExchange};
-use crate::sampling::{Block, BlockSource, Read as BlockRead, SourceError};
+use crate::sampling::{Block, BlockSource, Read as BlockRead, SourceError, BLOCK_LEN};
 use crate::time::{HostClock, RigTime};
 
-/// How long the handshake may wait for the rig's answer.
-const REPLY_TIMEOUT: Duration = Duration::from_millis(1000);
-/// How long one try of a command or sync request waits for its reply before
-/// it is sent again (a frame damaged on the link is dropped, not repaired).
-const TRY_TIMEOUT: Duration = Duration::from_millis(150);
-/// Tries of a command or sync request before the rig is declared unresponsive.
-const TRIES: u32 = 4;
 /// Sample blocks the reader can hold for the microphone stream.
 const MIC_RING: usize = 1024;
+/// The longest a wait sleeps without looking at the session's timers.
+const MAX_WAIT: Duration = Duration::from_millis(250);
 
 /// Open the rig on the serial port at `path` (a USB CDC-ACM port such as
 /// /dev/ttyACM0, or the pseudo-terminal a `certlab sim rig` prints) and shake
@@ -57,12 +57,10 @@ pub fn open_port(path: &str, clock: HostClock) -> crate::Result<Box<dyn Rig>> {
     Ok(Box::new(rig))
 }
 
-/// A reply routed from the reader to the command side.
-enum Reply {
-    Handshake(Result<RigInfo, String>),
-    Sync(SyncExchange),
-    Ack(u16),
-    Error(u16, String),
+/// What the reader hands the waiting side.
+enum Incoming {
+    /// Boxed: a block-sized event never goes this way, only replies.
+    Event(Box<HostEvent>),
     Gone(String),
 }
 
@@ -73,7 +71,6 @@ struct Shared {
     stop: AtomicBool,
     /// The rig said it restarted, and has not been greeted since.
     restarted: AtomicBool,
-    restarts: AtomicU64,
 }
 
 /// A rig on a serial port (or any byte stream), speaking protocol v1.
@@ -82,7 +79,7 @@ pub struct SerialRig {
     writer: Box<dyn Write + Send>,
     clock: HostClock,
     shared: Arc<Shared>,
-    replies: Receiver<Reply>,
+    incoming: Receiver<Incoming>,
     reader: Option<JoinHandle<()>>,
     info: RigInfo,
     /// Stimuli in the rig's memory, by the address of their samples. The
@@ -90,9 +87,219 @@ pub struct SerialRig {
     /// stimulus while the rig still has this one under its id.
     uploaded: HashMap<usize, (Arc<[f32]>, u16)>,
     next_stimulus: u16,
+    tx: Vec<u8>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The station's description of a rig from its HelloReply.
+fn rig_info(h: &RigHello) -> RigInfo {
+    RigInfo {
+        kind: h.kind.clone(),
+        serial: h.serial.clone(),
+        firmware: h.firmware.clone(),
+        protocol: h.protocol as u32,
+        mic_sample_rates: h.mic_sample_rates.clone(),
+        loopback_delay_us: h.loopback_delay_us as u64,
+    }
+}
+
+/// A rig block as the sampling core's [`Block`]: `t_first_ns` = µs × 1000,
+/// samples i16 / 32768. A CRC-checked block is never corrupt.
+pub fn to_block(b: &SampleBlock) -> Block {
+    let mut out = Block::EMPTY;
+    let n = (b.len as usize).min(BLOCK_LEN);
+    out.seq = b.seq as u64;
+    out.t_first_ns = (b.t_first.0 as i64).saturating_mul(1000);
+    out.len = n as u16;
+    out.corrupt = false;
+    for (d, s) in out.data.iter_mut().zip(&b.samples[..n]) {
+        *d = *s as f32 / 32768.0;
+    }
+    out
+}
+
+/// An f32 sample (nominally in [-1, 1]) to i16 PCM, clamped: round(x × 32767)
+/// (so +1.0 stays representable; decoding divides by 32768).
+pub fn f32_to_i16(x: f32) -> i16 {
+    if x.is_nan() {
+        return 0;
+    }
+    (x.clamp(-1.0, 1.0) * 32767.0).round() as i16
 }
 
 impl SerialRig {
+    /// Start the reader and shake hands. `reader` and `writer` are two handles
+    /// of the same port; reads must time out now and then (so the reader can stop).
+    pub fn connect(
+        name: &str,
+        reader: Box<dyn Read + Send>,
+        writer: Box<dyn Write + Send>,
+        clock: HostClock,
+    ) -> StationResult<SerialRig> {
+        let shared = Arc::new(Shared {
+            session: Mutex::new(HostSession::default()),
+            mic: Mutex::new(None),
+            mic_overruns: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            restarted: AtomicBool::new(false),
+        });
+        let (tx, rx) = mpsc::channel();
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("certlab-rig-reader".into())
+            .spawn(move || reader_loop(reader, sh, tx, clock))
+            .map_err(|e| StationError::Rig(format!("cannot start the rig reader: {e}")))?;
+        let mut rig = SerialRig {
+            name: name.to_string(),
+            writer,
+            clock,
+            shared,
+            incoming: rx,
+            reader: Some(thread),
+            info: RigInfo {
+                kind: String::new(),
+                serial: String::new(),
+                firmware: String::new(),
+                protocol: 0,
+                mic_sample_rates: Vec::new(),
+                loopback_delay_us: 0,
+            },
+            uploaded: HashMap::new(),
+            next_stimulus: 1,
+            tx: Vec::with_capacity(1024),
+        };
+        rig.handshake()?;
+        Ok(rig)
+    }
+
+    fn handshake(&mut self) -> StationResult<()> {
+        lock(&self.shared.session).connect();
+        let name = self.name.clone();
+        let hello_ms = {
+            let s = lock(&self.shared.session);
+            let c = s.config();
+            c.hello_timeout_ns * c.hello_tries as i64 / 1_000_000
+        };
+        self.wait(true, |ev| match ev {
+            HostEvent::Connected(h) => Some(Ok(rig_info(h))),
+            HostEvent::VersionMismatch { rig, host } => Some(Err(StationError::Rig(format!(
+                "the rig on {name} cannot be used: {}",
+                HostEvent::mismatch_text(*rig, *host)
+            )))),
+            HostEvent::HandshakeFailed { .. } => Some(Err(StationError::Rig(format!(
+                "the rig on {name} did not answer the handshake within {hello_ms} ms \
+                 (is it a certlab rig, powered, on this port?)"
+            )))),
+            _ => None,
+        })
+        .and_then(|r| r)
+        .map(|info| self.info = info)
+    }
+
+    fn restart_error(&self) -> StationError {
+        StationError::RigRestarted(format!(
+            "the rig on {} rebooted: its clock began again at zero and it forgot its stimuli and streams",
+            self.name
+        ))
+    }
+
+    /// Write everything the session has to send, each frame stamped as it
+    /// is taken (a SyncRequest's send time is that stamp).
+    fn flush(&mut self) -> StationResult<()> {
+        loop {
+            self.tx.clear();
+            let more = {
+                let mut s = lock(&self.shared.session);
+                s.poll_transmit(self.clock.now(), &mut self.tx)
+            };
+            if !more {
+                return Ok(());
+            }
+            self.writer
+                .write_all(&self.tx)
+                .and_then(|_| self.writer.flush())
+                .map_err(|e| {
+                    StationError::Disconnected(format!("rig {}: write failed: {e}", self.name))
+                })?;
+        }
+    }
+
+    /// Send what is queued and wait for the event `want` picks, running the
+    /// session's timers meanwhile (its retries and give-ups end every wait).
+    /// A vanished rig ends the wait, and so does a restart of the rig unless
+    /// this is the handshake (after a restart only a handshake means anything).
+    fn wait<R>(
+        &mut self,
+        handshake: bool,
+        mut want: impl FnMut(&HostEvent) -> Option<R>,
+    ) -> StationResult<R> {
+        loop {
+            self.flush()?;
+            if !handshake && self.shared.restarted.load(Ordering::Relaxed) {
+                return Err(self.restart_error());
+            }
+            let next = lock(&self.shared.session).poll_timeout();
+            let wait = next.map_or(MAX_WAIT, |t| {
+                Duration::from_nanos((t.0 - self.clock.now().0).max(0) as u64).min(MAX_WAIT)
+            });
+            match self.incoming.recv_timeout(wait) {
+                Ok(Incoming::Gone(why)) => {
+                    return Err(StationError::Disconnected(format!(
+                        "rig {}: {why}",
+                        self.name
+                    )))
+                }
+                Ok(Incoming::Event(ev)) => {
+                    if let Some(r) = want(&ev) {
+                        return Ok(r);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    lock(&self.shared.session).handle_timeout(self.clock.now());
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(StationError::Disconnected(format!(
+                        "rig {}: the reader stopped",
+                        self.name
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Send a command and wait for its Ack, the rig's typed refusal, or the
+    /// session giving up after its tries.
+    fn command(&mut self, msg: &Message<'_>) -> StationResult<()> {
+        let seq = lock(&self.shared.session).command(msg);
+        let result = self.wait(false, |ev| match ev {
+            HostEvent::CommandDone { seq: s, result } if *s == seq => Some(result.clone()),
+            _ => None,
+        })?;
+        match result {
+            Ok(()) => Ok(()),
+            Err(CommandError::Refused { code, message }) => {
+                Err(StationError::RigRefused { code, message })
+            }
+            Err(CommandError::Restarted) => Err(self.restart_error()),
+            Err(e @ CommandError::Unanswered { .. }) => Err(self.unresponsive(&e)),
+            Err(CommandError::NotConnected) => Err(StationError::Rig(format!(
+                "rig {}: no handshake with the rig",
+                self.name
+            ))),
+        }
+    }
+
+    fn unresponsive(&self, e: &CommandError) -> StationError {
+        let ms = lock(&self.shared.session).config().try_timeout_ns / 1_000_000;
+        StationError::Rig(format!(
+            "rig {} did not answer: {e} of {ms} ms each",
+            self.name
+        ))
+    }
+
     /// The rig's id for `samples`, uploading them first if it does not
     /// have them: once per stimulus, whatever the number of shots.
     fn upload(&mut self, samples: &Arc<[f32]>) -> StationResult<u16> {
@@ -109,175 +316,20 @@ impl SerialRig {
         self.uploaded.insert(key, (samples.clone(), id));
         Ok(id)
     }
-
-    /// Start the reader and shake hands. `reader` and `writer` are two handles
-    /// of the same port; reads must time out now and then (so the reader can stop).
-    pub fn connect(
-        name: &str,
-        reader: Box<dyn Read + Send>,
-        writer: Box<dyn Write + Send>,
-        clock: HostClock,
-    ) -> StationResult<SerialRig> {
-        let shared = Arc::new(Shared {
-            session: Mutex::new(HostSession::new()),
-            mic: Mutex::new(None),
-            mic_overruns: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-            restarted: AtomicBool::new(false),
-            restarts: AtomicU64::new(0),
-        });
-        let (tx, rx) = mpsc::channel();
-        let sh = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("certlab-rig-reader".into())
-            .spawn(move || reader_loop(reader, sh, tx, clock))
-            .map_err(|e| StationError::Rig(format!("cannot start the rig reader: {e}")))?;
-        let mut rig = SerialRig {
-            name: name.to_string(),
-            writer,
-            clock,
-            shared,
-            replies: rx,
-            reader: Some(thread),
-            info: RigInfo {
-                kind: String::new(),
-                serial: String::new(),
-                firmware: String::new(),
-                protocol: 0,
-                mic_sample_rates: Vec::new(),
-                loopback_delay_us: 0,
-            },
-            uploaded: HashMap::new(),
-            next_stimulus: 1,
-        };
-        rig.handshake()?;
-        Ok(rig)
-    }
-
-    fn handshake(&mut self) -> StationResult<()> {
-        let name = self.name.clone();
-        let bytes = lock(&self.shared.session).handshake(self.clock.now());
-        self.write(&bytes)?;
-        match self.wait_for(REPLY_TIMEOUT, true, |r| matches!(r, Reply::Handshake(_))) {
-            Ok(Reply::Handshake(Ok(info))) => self.info = info,
-            Ok(Reply::Handshake(Err(e))) => {
-                return Err(StationError::Rig(format!("the rig on {name} cannot be used: {e}")))
-            }
-            Ok(_) => unreachable!("wait returns only what it was asked for"),
-            Err(StationError::Rig(_)) => {
-                return Err(StationError::Rig(format!(
-                    "the rig on {name} did not answer the handshake within {} ms (is it a certlab rig, powered, on this port?)",
-                    REPLY_TIMEOUT.as_millis()
-                )))
-            }
-            Err(e) => return Err(e),
-        }
-        Ok(())
-    }
-
-    fn restart_error(&self) -> StationError {
-        StationError::RigRestarted(format!(
-            "the rig on {} rebooted: its clock began again at zero and it forgot its stimuli and streams",
-            self.name
-        ))
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> StationResult<()> {
-        self.writer
-            .write_all(bytes)
-            .and_then(|_| self.writer.flush())
-            .map_err(|e| {
-                StationError::Disconnected(format!("rig {}: write failed: {e}", self.name))
-            })
-    }
-
-    /// Wait for the reply `want` picks; errors and a vanished rig end the
-    /// wait, and so does a restart of the rig unless this is the handshake
-    /// (after a restart only a new handshake means anything).
-    fn wait_for(
-        &mut self,
-        timeout: Duration,
-        handshake: bool,
-        want: impl Fn(&Reply) -> bool,
-    ) -> StationResult<Reply> {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if !handshake && self.shared.restarted.load(Ordering::Relaxed) {
-                return Err(self.restart_error());
-            }
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.replies.recv_timeout(left) {
-                Ok(Reply::Gone(why)) => {
-                    return Err(StationError::Disconnected(format!(
-                        "rig {}: {why}",
-                        self.name
-                    )))
-                }
-                Ok(r) if want(&r) => return Ok(r),
-                Ok(_) => continue, // a late reply to an earlier request
-                Err(RecvTimeoutError::Timeout) => {
-                    return Err(StationError::Rig(format!(
-                        "rig {} did not answer within {} ms",
-                        self.name,
-                        timeout.as_millis()
-                    )))
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(StationError::Disconnected(format!(
-                        "rig {}: the reader stopped",
-                        self.name
-                    )))
-                }
-            }
-        }
-    }
-
-    /// Send a command and wait for its Ack (or the rig's Error). Without a
-    /// reply the same frame (same seq) is sent again: the rig answers a repeat
-    /// of the command it last executed without executing it twice.
-    fn command(&mut self, msg: &Message) -> StationResult<()> {
-        let (seq, bytes) = lock(&self.shared.session).send_command(msg, self.clock.now());
-        for _ in 0..TRIES {
-            self.write(&bytes)?;
-            match self.wait_for(
-                TRY_TIMEOUT,
-                false,
-                |r| matches!(r, Reply::Ack(s) | Reply::Error(s, _) if *s == seq),
-            ) {
-                Ok(Reply::Ack(_)) => return Ok(()),
-                Ok(Reply::Error(_, e)) => return Err(StationError::Rig(e)),
-                Ok(_) => unreachable!("wait returns only what it was asked for"),
-                Err(StationError::Rig(_)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(self.unresponsive())
-    }
-
-    fn unresponsive(&self) -> StationError {
-        StationError::Rig(format!(
-            "rig {} did not answer {TRIES} tries of {} ms each",
-            self.name,
-            TRY_TIMEOUT.as_millis()
-        ))
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn reader_loop(
     mut port: Box<dyn Read + Send>,
     sh: Arc<Shared>,
-    tx: mpsc::Sender<Reply>,
+    tx: mpsc::Sender<Incoming>,
     clock: HostClock,
 ) {
     let mut buf = [0u8; 4096];
+    let mut out: Vec<HostEvent> = Vec::with_capacity(64);
     while !sh.stop.load(Ordering::Relaxed) {
         let n = match port.read(&mut buf) {
             Ok(0) => {
-                let _ = tx.send(Reply::Gone("the port closed".into()));
+                let _ = tx.send(Incoming::Gone("the port closed".into()));
                 return;
             }
             Ok(n) => n,
@@ -292,38 +344,38 @@ fn reader_loop(
                 continue
             }
             Err(e) => {
-                let _ = tx.send(Reply::Gone(format!("read failed: {e}")));
+                let _ = tx.send(Incoming::Gone(format!("read failed: {e}")));
                 return;
             }
         };
+        // Stamped as the read returns, before any lock: a sync reply's
+        // receive time is this.
         let now = clock.now();
-        let events = lock(&sh.session).receive(&buf[..n], now);
-        for ev in events {
-            let reply = match ev {
-                Event::HandshakeDone { info, .. } => Reply::Handshake(Ok(info)),
-                Event::VersionMismatch { rig, host } => {
-                    Reply::Handshake(Err(Event::mismatch_text(rig, host)))
-                }
-                Event::SyncExchange(x) => Reply::Sync(x),
-                Event::Ack(s) => Reply::Ack(s),
-                Event::RigError { seq, code, msg } => {
-                    if code == ErrorCode::Restarted && !sh.restarted.swap(true, Ordering::Relaxed) {
-                        sh.restarts.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Reply::Error(seq, format!("{code}: {msg}"))
-                }
-                Event::Block { block, .. } => {
+        {
+            let mut s = lock(&sh.session);
+            s.handle_input(&buf[..n], now);
+            while let Some(ev) = s.poll_event() {
+                out.push(ev);
+            }
+        }
+        for ev in out.drain(..) {
+            match ev {
+                HostEvent::Block(b) if b.stream == sensor::MIC => {
                     if let Some(p) = lock(&sh.mic).as_mut() {
-                        if p.push(block).is_err() {
+                        if p.push(to_block(&b)).is_err() {
                             sh.mic_overruns.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    continue;
                 }
-                _ => continue,
-            };
-            if tx.send(reply).is_err() {
-                return;
+                HostEvent::Block(_) | HostEvent::Heartbeat(_) | HostEvent::Unknown(_) => {}
+                ev => {
+                    if matches!(ev, HostEvent::Restarted) {
+                        sh.restarted.store(true, Ordering::Relaxed);
+                    }
+                    if tx.send(Incoming::Event(Box::new(ev))).is_err() {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -344,19 +396,19 @@ impl Rig for SerialRig {
     }
 
     fn sync_exchange(&mut self) -> StationResult<SyncExchange> {
-        // A lost request or reply is just an exchange that did not happen:
-        // send a new one (a late reply to the old cookie is counted as stale).
-        for _ in 0..TRIES {
-            let bytes = lock(&self.shared.session).send_sync(self.clock.now());
-            self.write(&bytes)?;
-            match self.wait_for(TRY_TIMEOUT, false, |r| matches!(r, Reply::Sync(_))) {
-                Ok(Reply::Sync(x)) => return Ok(x),
-                Ok(_) => unreachable!("wait returns only what it was asked for"),
-                Err(StationError::Rig(_)) => continue,
-                Err(e) => return Err(e),
+        let id = lock(&self.shared.session).sync();
+        let r = self.wait(false, |ev| match ev {
+            HostEvent::Sync { id: i, exchange } if *i == id => Some(Ok(*exchange)),
+            HostEvent::SyncFailed { id: i, tries } if *i == id => Some(Err(*tries)),
+            _ => None,
+        })?;
+        r.map_err(|tries| {
+            if lock(&self.shared.session).state() == &LinkState::Restarted {
+                self.restart_error()
+            } else {
+                self.unresponsive(&CommandError::Unanswered { tries })
             }
-        }
-        Err(self.unresponsive())
+        })
     }
 
     fn load(&mut self, samples: &Arc<[f32]>) -> StationResult<()> {
@@ -365,11 +417,29 @@ impl Rig for SerialRig {
 
     fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> StationResult<()> {
         let id = self.upload(&samples)?;
-        self.command(&Message::Play {
+        let play = Message::Play {
             at,
             sample_rate,
             id,
-        })
+        };
+        match self.command(&play) {
+            // The rig made room for another stimulus by forgetting this one:
+            // upload it again (under a new id) and play that.
+            Err(StationError::RigRefused {
+                code: ErrorCode::UnknownStimulus,
+                ..
+            }) => {
+                self.uploaded
+                    .remove(&(Arc::as_ptr(&samples) as *const f32 as usize));
+                let id = self.upload(&samples)?;
+                self.command(&Message::Play {
+                    at,
+                    sample_rate,
+                    id,
+                })
+            }
+            r => r,
+        }
     }
 
     fn flash_led(&mut self, at: RigTime, duration_us: u64) -> StationResult<()> {
@@ -391,14 +461,13 @@ impl Rig for SerialRig {
     }
 
     fn link_stats(&self) -> LinkStats {
-        let sess = lock(&self.shared.session);
-        let d = sess.decoder_stats();
+        let st = lock(&self.shared.session).stats();
         LinkStats {
-            frames: d.frames,
-            corrupt_frames: d.dropped(),
-            skipped_bytes: d.skipped_bytes,
-            lost_frames: sess.rig_frames_lost(),
-            restarts: self.shared.restarts.load(Ordering::Relaxed),
+            frames: st.decoder.frames,
+            corrupt_frames: st.decoder.dropped(),
+            skipped_bytes: st.decoder.skipped_bytes,
+            lost_frames: st.rig_frames_lost,
+            restarts: st.restarts,
         }
     }
 

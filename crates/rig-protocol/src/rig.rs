@@ -13,16 +13,20 @@
 
 use crate::codec::{
     encode_frame, msg_type, sensor, Decoder, DecoderStats, ErrorCode, HelloReply, Message, Samples,
-    MAX_ERROR_TEXT_LEN, MAX_HOST_ENCODED_LEN, MAX_WIRE_LEN, PROTOCOL_VERSION,
+    MAX_HOST_ENCODED_LEN, MAX_WIRE_LEN, PROTOCOL_VERSION,
 };
 use crate::text::Text;
 use crate::time::RigTime;
+
+/// Longest refusal text kept, bytes (the wire allows 128; 96 keeps a
+/// `Result<(), Refusal>` small enough to return by value).
+pub const MAX_REFUSAL_TEXT_LEN: usize = 96;
 
 /// Why a command was refused: its code and a short text for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refusal {
     pub code: ErrorCode,
-    pub text: Text<MAX_ERROR_TEXT_LEN>,
+    pub text: Text<MAX_REFUSAL_TEXT_LEN>,
 }
 
 impl Refusal {
@@ -87,8 +91,6 @@ pub trait RigHandler {
     fn new_session(&mut self);
     /// Carry out `cmd`, which arrived at rig time `now`: `Ok` is acked,
     /// `Err` answered with the refusal.
-    // A refusal is 144 bytes on the stack for an instant; a rig has no heap to box it in.
-    #[allow(clippy::result_large_err)]
     fn command(&mut self, cmd: Command<'_>, now: RigTime) -> Result<(), Refusal>;
 }
 

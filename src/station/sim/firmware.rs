@@ -1,21 +1,35 @@
 //! The simulated rig's firmware: protocol v1 over a byte stream (a pty), in
 //! front of the simulated rig's hardware.
 //!
-//! Owns the rig side of the wire: decoding host commands with the sans-IO
-//! `RigSession`, answering them, and streaming the microphone as SampleBlock
-//! frames. The hardware behaviour (clock, link delays, physics) stays in
-//! `SimRig`. The host learns nothing here that a real rig would not tell it.
+//! Owns the firmware's I/O, as a real rig's main loop would: bytes from the
+//! port go to the shared crate's `RigSession` stamped with the rig time of
+//! their arrival (after the link's up-link delay), its output goes back
+//! through the link (after the down-link delay, with the scenario's noise),
+//! its timers run, and the microphone streams as sample blocks. What each
+//! command does is the hardware's (`SimRig`), reached through
+//! [`RigHandler`]. The link faults of the scenario (stalls, reboots, noise,
+//! silence, another protocol version, an unplugged cable) happen here. The
+//! host learns nothing here that a real rig would not tell it.
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::SimRig;
-use crate::sampling::{Block, Read as BlockRead};
-use crate::station::rig::codec::{f32_to_i16, sensor, ErrorCode, HelloReply, Message};
-use crate::station::rig::session::RigSession;
-use crate::station::{Rig, StationError};
+use rig_protocol::codec::sensor;
+use rig_protocol::{
+    Command, ErrorCode, HelloReply, Rates, Refusal, RigConfig, RigHandler, RigSession, RigTime,
+    StimulusStore,
+};
+
+use super::scenario::Fault;
+use super::{RigMic, SimRig};
+use crate::sampling::{Block, BlockSource, Read as BlockRead};
+use crate::station::serial_rig::f32_to_i16;
+use crate::station::RigInfo;
+
+/// Stimulus memory of the simulated rig, samples (21 s at 48 kHz).
+const STIMULUS_CAPACITY: usize = 1 << 20;
 
 /// The rig's side of the link: the port, and the noise injected on it.
 struct Link {
@@ -23,22 +37,61 @@ struct Link {
     garbage: Option<(f64, usize)>,
     rng: rand::rngs::StdRng,
     /// True-time windows in which the firmware is frozen (stalls, reboots).
-    frozen: Arc<Mutex<Vec<(f64, f64)>>>,
+    frozen: Arc<Vec<(f64, f64)>>,
     clock: crate::time::HostClock,
 }
 
 /// The end of the frozen window `now` falls in, if any.
-fn frozen_until(frozen: &Mutex<Vec<(f64, f64)>>, now: f64) -> Option<f64> {
-    lock(frozen)
+fn frozen_until(frozen: &[(f64, f64)], now: f64) -> Option<f64> {
+    frozen
         .iter()
         .find(|(a, b)| (*a..*b).contains(&now))
         .map(|w| w.1)
 }
 
-type Writer = Arc<Mutex<Link>>;
+impl Link {
+    /// Write `bytes`, after a burst of noise now and then; a frozen firmware
+    /// sends nothing until it thaws. `false` once the port is gone.
+    fn write(&mut self, bytes: &[u8]) -> bool {
+        use rand::Rng;
+        while let Some(end) = frozen_until(&self.frozen, self.clock.now().as_secs_f64()) {
+            self.clock
+                .sleep_until(crate::time::HostTime::from_secs_f64(end));
+        }
+        if let Some((p, max)) = self.garbage {
+            if self.rng.random_bool(p) {
+                let n = self.rng.random_range(1..=max.max(1));
+                let noise: Vec<u8> = (0..n).map(|_| self.rng.random()).collect();
+                if self.port.write_all(&noise).is_err() {
+                    return false;
+                }
+            }
+        }
+        self.port
+            .write_all(bytes)
+            .and_then(|_| self.port.flush())
+            .is_ok()
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Move everything the session has to send onto the link, in order (the
+/// link's lock is held throughout, so two senders never interleave frames).
+fn pump(session: &Mutex<RigSession>, link: &Mutex<Link>) -> bool {
+    let mut l = lock(link);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = lock(session).poll_transmit(&mut buf);
+        if n == 0 {
+            return true;
+        }
+        if !l.write(&buf[..n]) {
+            return false;
+        }
+    }
 }
 
 /// A running firmware; dropping it stops it.
@@ -86,49 +139,128 @@ impl Firmware {
     }
 }
 
+/// The microphone's streaming thread.
 struct Streamer {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
 
-impl Streamer {
-    fn halt(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
+/// The firmware's hardware side, as the session drives it.
+struct Hardware<'m> {
+    rig: SimRig,
+    info: RigInfo,
+    store: StimulusStore<'m>,
+    session: Arc<Mutex<RigSession>>,
+    link: Arc<Mutex<Link>>,
+    streamer: Option<Streamer>,
+    /// Streamers stopped while the session was locked: joined after it is
+    /// released (a streamer waits for that lock to send its last block).
+    stopped: Vec<Streamer>,
+}
+
+impl Hardware<'_> {
+    fn stop_stream(&mut self) {
+        if let Some(s) = self.streamer.take() {
+            s.stop.store(true, Ordering::Relaxed);
+            self.stopped.push(s);
+        }
+    }
+
+    fn join_stopped(&mut self) {
+        for s in self.stopped.drain(..) {
+            let _ = s.thread.join();
+        }
     }
 }
 
-fn send(writer: &Writer, bytes: &[u8]) -> bool {
-    use rand::Rng;
-    let mut guard = lock(writer);
-    let w = &mut *guard;
-    // A frozen firmware sends nothing until it thaws.
-    while let Some(end) = frozen_until(&w.frozen, w.clock.now().as_secs_f64()) {
-        w.clock
-            .sleep_until(crate::time::HostTime::from_secs_f64(end));
-    }
-    if let Some((p, max)) = w.garbage {
-        if w.rng.random_bool(p) {
-            let n = w.rng.random_range(1..=max.max(1));
-            let noise: Vec<u8> = (0..n).map(|_| w.rng.random()).collect();
-            if w.port.write_all(&noise).is_err() {
-                return false;
-            }
+impl RigHandler for Hardware<'_> {
+    fn hello(&self) -> HelloReply<'_> {
+        HelloReply {
+            sensors: (1 << sensor::MIC)
+                | (1 << sensor::SPEAKER)
+                | (1 << sensor::LED)
+                | (1 << sensor::BUTTON),
+            loopback_delay_us: self.info.loopback_delay_us as u32,
+            stimulus_capacity: self.store.capacity(),
+            mic_sample_rates: Rates::List(&self.info.mic_sample_rates),
+            kind: &self.info.kind,
+            firmware: &self.info.firmware,
+            serial: &self.info.serial,
         }
     }
-    w.port.write_all(bytes).and_then(|_| w.port.flush()).is_ok()
+
+    fn new_session(&mut self) {
+        // A new host session starts from a quiet rig: no stream, no loopback.
+        self.stop_stream();
+        self.rig.set_loopback(false);
+    }
+
+    fn command(&mut self, cmd: Command<'_>, _now: RigTime) -> Result<(), Refusal> {
+        match cmd {
+            Command::StimulusData {
+                id,
+                total,
+                offset,
+                samples,
+            } => self
+                .store
+                .chunk(id, total, offset, &samples)
+                .map_err(|c| Refusal::fmt(c, format_args!("stimulus {id} upload refused"))),
+            Command::Play {
+                at,
+                sample_rate,
+                id,
+            } => {
+                let pcm = self
+                    .store
+                    .play(id)
+                    .map_err(|c| Refusal::fmt(c, format_args!("stimulus {id} cannot be played")))?;
+                let samples: Arc<[f32]> = pcm.iter().map(|&v| v as f32 / 32768.0).collect();
+                self.rig.play(samples, sample_rate, at)
+            }
+            Command::FlashLed { at, duration_us } => self.rig.flash_led(at, duration_us as u64),
+            Command::PressButton { at, hold_us } => self.rig.press_button(at, hold_us as u64),
+            Command::SetLoopback { on } => {
+                self.rig.set_loopback(on);
+                Ok(())
+            }
+            Command::StreamMic { sample_rate, on } => {
+                self.stop_stream();
+                if !on {
+                    return Ok(());
+                }
+                let source = self.rig.mic_stream(sample_rate)?;
+                let st = Arc::new(AtomicBool::new(false));
+                let (sess, link, st2) = (self.session.clone(), self.link.clone(), st.clone());
+                let thread = std::thread::Builder::new()
+                    .name("certlab-sim-rig-mic".into())
+                    .spawn(move || stream_mic(source, sess, link, st2))
+                    .map_err(|e| {
+                        Refusal::fmt(
+                            ErrorCode::Internal,
+                            format_args!("cannot start the stream: {e}"),
+                        )
+                    })?;
+                self.streamer = Some(Streamer { stop: st, thread });
+                Ok(())
+            }
+            Command::StreamPhotodiode { .. } => Err(Refusal::new(
+                ErrorCode::Unsupported,
+                "the simulated rig has no photodiode stream",
+            )),
+        }
+    }
 }
 
 fn serve(
     mut reader: Box<dyn Read + Send>,
     port: Box<dyn Write + Send>,
-    mut rig: SimRig,
+    rig: SimRig,
     stop: Arc<AtomicBool>,
 ) {
-    use super::scenario::Fault;
     use rand::SeedableRng;
     let faults = rig.world.sc.faults.clone();
-    let frozen: Arc<Mutex<Vec<(f64, f64)>>> = Arc::new(Mutex::new(
+    let frozen: Arc<Vec<(f64, f64)>> = Arc::new(
         faults
             .iter()
             .filter_map(|f| match f {
@@ -137,7 +269,7 @@ fn serve(
                 _ => None,
             })
             .collect(),
-    ));
+    );
     let mut resets: Vec<f64> = faults
         .iter()
         .filter_map(|f| match f {
@@ -147,9 +279,7 @@ fn serve(
         .collect();
     resets.sort_by(f64::total_cmp);
     let mut resets = resets.into_iter().peekable();
-    // Set by a reboot: everything but Hello is answered `restarted`.
-    let mut restarted = false;
-    let writer: Writer = Arc::new(Mutex::new(Link {
+    let link = Arc::new(Mutex::new(Link {
         frozen: frozen.clone(),
         clock: rig.world.clock,
         port,
@@ -162,57 +292,65 @@ fn serve(
         }),
         rng: rand::rngs::StdRng::seed_from_u64(rig.world.sc.seed ^ 0x6a7b),
     }));
-    let version = faults.iter().find_map(|f| match f {
-        Fault::RigProtocol { version } => Some(*version),
-        _ => None,
-    });
+    let config = RigConfig {
+        version: faults
+            .iter()
+            .find_map(|f| match f {
+                Fault::RigProtocol { version } => Some(*version),
+                _ => None,
+            })
+            .unwrap_or(rig_protocol::PROTOCOL_VERSION),
+        ..RigConfig::default()
+    };
     let silent = faults.iter().any(|f| matches!(f, Fault::RigSilent));
     let unplug_at = faults.iter().find_map(|f| match f {
         Fault::RigDisconnect { at_s } => Some(*at_s),
         _ => None,
     });
-    let session = Arc::new(Mutex::new(match version {
-        Some(v) => RigSession::with_version(v),
-        None => RigSession::new(),
-    }));
-    let mut store = crate::station::rig::session::StimulusStore::new(4 * 1024 * 1024);
-    let mut streamer: Option<Streamer> = None;
-    let mut last: Option<(u16, Vec<u8>)> = None;
+    let session = Arc::new(Mutex::new(RigSession::new(config)));
+    let mut memory = vec![0i16; STIMULUS_CAPACITY];
+    let info = rig.info();
+    let mut hw = Hardware {
+        rig,
+        info,
+        store: StimulusStore::new(&mut memory),
+        session: session.clone(),
+        link: link.clone(),
+        streamer: None,
+        stopped: Vec::new(),
+    };
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
-        let now = rig.world.now();
+        let now = hw.rig.world.now();
         if unplug_at.is_some_and(|t| now >= t) {
             break; // the port closes: the host sees the rig vanish
         }
         if resets.peek().is_some_and(|&t| now >= t) {
             resets.next();
             // Reboot: streams, stimuli, the session and the clock start over.
-            if let Some(s) = streamer.take() {
-                s.halt();
-            }
-            *lock(&session) = match version {
-                Some(v) => RigSession::with_version(v),
-                None => RigSession::new(),
-            };
-            store = crate::station::rig::session::StimulusStore::new(4 * 1024 * 1024);
-            last = None;
+            hw.stop_stream();
+            hw.join_stopped();
+            hw.store.clear();
             if let Some(end) = frozen_until(&frozen, now) {
-                rig.world.sleep_until(end);
+                hw.rig.world.sleep_until(end);
             }
             // What arrived while it was down was lost with the reboot (drained
             // before it speaks, so the host's answer to it is not lost too).
             let mut sink = [0u8; 4096];
             while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
-            rig.world.rig_reboot();
-            restarted = true;
-            let hello = lock(&session).error(0, ErrorCode::Restarted, "the rig restarted");
-            if !send(&writer, &hello) {
+            hw.rig.world.rig_reboot();
+            {
+                let mut s = lock(&session);
+                *s = RigSession::new(config);
+                s.announce_restart(hw.rig.now());
+            }
+            if !pump(&session, &link) {
                 break;
             }
             continue;
         }
         if let Some(end) = frozen_until(&frozen, now) {
-            rig.world.sleep_until(end);
+            hw.rig.world.sleep_until(end);
             continue;
         }
         let n = match reader.read(&mut buf) {
@@ -226,178 +364,58 @@ fn serve(
                         | std::io::ErrorKind::Interrupted
                 ) =>
             {
-                continue
-            }
-            Err(_) => break,
-        };
-        let commands = lock(&session).receive(&buf[..n]);
-        if silent {
-            continue;
-        }
-        for cmd in commands {
-            let seq = cmd.seq;
-            // A repeat of the command just executed (its reply was lost): answer again.
-            if let Some((last_seq, reply)) = &last {
-                if *last_seq == seq
-                    && !matches!(cmd.message, Message::Hello | Message::SyncRequest { .. })
-                {
-                    if !send(&writer, reply) {
-                        return;
-                    }
-                    continue;
-                }
-            }
-            if restarted && !matches!(cmd.message, Message::Hello) {
-                let bytes = lock(&session).error(
-                    seq,
-                    ErrorCode::Restarted,
-                    "the rig restarted; send Hello",
-                );
-                if !send(&writer, &bytes) {
+                // Quiet: only the session's timers (the Heartbeat) may speak.
+                let t = hw.rig.now();
+                lock(&session).handle_timeout(t);
+                if !pump(&session, &link) {
                     break;
                 }
                 continue;
             }
-            let result: Result<Option<Message>, (ErrorCode, String)> = match cmd.message {
-                Message::Hello => {
-                    restarted = false;
-                    // A new host session starts from a quiet rig: no stream,
-                    // no loopback, no remembered reply.
-                    if let Some(s) = streamer.take() {
-                        s.halt();
-                    }
-                    super::lock(&rig.world.medium).loopback = None;
-                    last = None;
-                    let info = rig.info();
-                    Ok(Some(Message::HelloReply(HelloReply {
-                        sensors: (1 << sensor::MIC)
-                            | (1 << sensor::SPEAKER)
-                            | (1 << sensor::LED)
-                            | (1 << sensor::BUTTON),
-                        loopback_delay_us: info.loopback_delay_us as u32,
-                        stimulus_capacity: 4 * 1024 * 1024,
-                        mic_sample_rates: info.mic_sample_rates.clone(),
-                        kind: info.kind.clone(),
-                        firmware: info.firmware.clone(),
-                        serial: info.serial.clone(),
-                    })))
-                }
-                Message::SyncRequest { cookie } => {
-                    let at = rig.sync_receipt();
-                    Ok(Some(Message::SyncReply { cookie, rig: at }))
-                }
-                Message::StimulusData {
-                    id,
-                    total,
-                    offset,
-                    samples,
-                } => store
-                    .chunk(id, total, offset, &samples)
-                    .map(|_| None)
-                    .map_err(|c| (c, "stimulus upload refused".into())),
-                Message::Play {
-                    at,
-                    sample_rate,
-                    id,
-                } => match store.get(id) {
-                    None => Err((
-                        ErrorCode::BadParameter,
-                        format!("no stimulus {id} was uploaded"),
-                    )),
-                    Some(pcm) => {
-                        let samples: Arc<[f32]> = pcm.iter().map(|&v| v as f32 / 32768.0).collect();
-                        station(rig.play(samples, sample_rate, at))
-                    }
-                },
-                Message::FlashLed { at, duration_us } => {
-                    station(rig.flash_led(at, duration_us as u64))
-                }
-                Message::PressButton { at, hold_us } => {
-                    station(rig.press_button(at, hold_us as u64))
-                }
-                Message::SetLoopback { on } => station(rig.set_loopback(on)),
-                Message::StreamMic { sample_rate, on } => {
-                    if let Some(s) = streamer.take() {
-                        s.halt();
-                    }
-                    if on {
-                        match rig.mic_stream(sample_rate) {
-                            Ok(source) => {
-                                let st = Arc::new(AtomicBool::new(false));
-                                let (w, sess, st2) = (writer.clone(), session.clone(), st.clone());
-                                let thread =
-                                    std::thread::spawn(move || stream_mic(source, w, sess, st2));
-                                streamer = Some(Streamer { stop: st, thread });
-                                Ok(None)
-                            }
-                            Err(e) => Err((ErrorCode::Unsupported, e.to_string())),
-                        }
-                    } else {
-                        Ok(None)
-                    }
-                }
-                Message::StreamPhotodiode { .. } => Err((
-                    ErrorCode::Unsupported,
-                    "the simulated rig has no photodiode stream".into(),
-                )),
-                other => Err((
-                    ErrorCode::Unsupported,
-                    format!("message type 0x{:02x} is not a command", other.msg_type()),
-                )),
-            };
-            let bytes = match result {
-                Ok(Some(reply)) => lock(&session).reply(&reply),
-                Ok(None) => lock(&session).ack(seq),
-                Err((code, msg)) => lock(&session).error(seq, code, &msg),
-            };
-            if !send(&writer, &bytes) {
-                break;
-            }
-            last = Some((seq, bytes));
+            Err(_) => break,
+        };
+        if silent {
+            continue;
+        }
+        let arrived = hw.rig.arrive();
+        lock(&session).handle_input(&buf[..n], arrived, &mut hw);
+        hw.join_stopped();
+        if lock(&session).wants_transmit() {
+            hw.rig.depart();
+        }
+        if !pump(&session, &link) {
+            break;
         }
     }
-    if let Some(s) = streamer.take() {
-        s.halt();
-    }
-}
-
-/// Map a hardware result to the protocol's Ack or Error.
-fn station(r: Result<(), StationError>) -> Result<Option<Message>, (ErrorCode, String)> {
-    match r {
-        Ok(()) => Ok(None),
-        Err(StationError::Rig(m)) if m.contains("late") => Err((ErrorCode::Late, m)),
-        Err(e) => Err((ErrorCode::Internal, e.to_string())),
-    }
+    hw.stop_stream();
+    hw.join_stopped();
 }
 
 fn stream_mic(
-    mut source: Box<dyn crate::sampling::BlockSource>,
-    writer: Writer,
+    mut source: RigMic,
     session: Arc<Mutex<RigSession>>,
+    link: Arc<Mutex<Link>>,
     stop: Arc<AtomicBool>,
 ) {
     let mut block = Block::EMPTY;
-    let mut pcm = Vec::with_capacity(crate::sampling::BLOCK_LEN);
+    let mut pcm = [0i16; crate::sampling::BLOCK_LEN];
     while !stop.load(Ordering::Relaxed) {
         match source.read_block(&mut block) {
             Ok(BlockRead::Block) => {
-                pcm.clear();
-                pcm.extend(
-                    block.data[..block.len as usize]
-                        .iter()
-                        .map(|&v| f32_to_i16(v)),
-                );
-                let msg = Message::SampleBlock {
-                    stream: sensor::MIC,
-                    seq: block.seq as u32,
-                    t_first: crate::time::RigTime((block.t_first_ns / 1000) as u64),
-                    samples: std::mem::take(&mut pcm),
-                };
-                let bytes = lock(&session).reply(&msg);
-                if let Message::SampleBlock { samples, .. } = msg {
-                    pcm = samples;
+                let n = block.len as usize;
+                for (d, &v) in pcm.iter_mut().zip(&block.data[..n]) {
+                    *d = f32_to_i16(v);
                 }
-                if !send(&writer, &bytes) {
+                let t_first = RigTime((block.t_first_ns / 1000) as u64);
+                let now = RigTime(source.world.rig_us(source.world.now()).floor() as u64);
+                {
+                    let mut s = lock(&session);
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    s.send_block(sensor::MIC, block.seq as u32, t_first, &pcm[..n], now);
+                }
+                if !pump(&session, &link) {
                     return;
                 }
             }

@@ -30,6 +30,7 @@ use crate::profile::DeviceClass;
 use crate::sampling::{Block, BlockSource, Read, SourceError, BLOCK_LEN};
 use crate::time::{HostClock, HostTime, RigTime};
 use crate::{Error, Result};
+use rig_protocol::{ErrorCode, Refusal};
 
 /// The scenario a class uses when none is given.
 pub fn default_scenario(class: DeviceClass) -> PathBuf {
@@ -665,9 +666,18 @@ fn gaussian(rng: &mut StdRng) -> f32 {
 
 // ---------------------------------------------------------------- rig
 
+/// The simulated rig's hardware: its clock, its link's delays, and what its
+/// speaker, LED, actuator and microphone do to the medium. Its firmware
+/// ([`firmware`]) speaks the protocol in front of it; refusals are typed as
+/// the protocol's.
 pub struct SimRig {
     world: Arc<World>,
     link_rng: StdRng,
+}
+
+/// A refusal of the simulated rig's hardware.
+fn refuse(code: ErrorCode, text: std::fmt::Arguments<'_>) -> Refusal {
+    Refusal::fmt(code, text)
 }
 
 impl SimRig {
@@ -679,47 +689,34 @@ impl SimRig {
         }
     }
 
+    /// The rig's clock now.
+    fn now(&self) -> RigTime {
+        RigTime(self.world.rig_us(self.world.now()).floor() as u64)
+    }
+
     /// The delay of a transfer starting at true time `t`.
     fn link_delay(&mut self, t: f64, range: [f64; 2]) -> f64 {
         self.world.sc.link.delay(t, range, &mut self.link_rng)
     }
 
-    /// Firmware side of a sync request that has just arrived on the wire:
-    /// wait out the up-link delay, stamp the receipt in rig time, then wait out
-    /// the down-link delay of the reply.
-    fn sync_receipt(&mut self) -> RigTime {
+    /// Bytes the host wrote have just reached the link: wait out the up-link
+    /// delay, and return the rig time at which the firmware has them (a
+    /// SyncReply's stamp).
+    fn arrive(&mut self) -> RigTime {
         let now = self.world.now();
         let up = self.link_delay(now, self.world.sc.link.up_us);
         self.world.sleep_until(now + up);
-        let stamp = RigTime(self.world.rig_us(now + up).floor() as u64);
-        let down = self.link_delay(now + up, self.world.sc.link.down_us);
-        self.world.sleep_until(now + up + down);
-        stamp
+        RigTime(self.world.rig_us(now + up).floor() as u64)
     }
 
-    /// A command takes the up-link delay to reach the rig.
-    fn command(&mut self) -> StationResult<f64> {
+    /// The firmware's replies wait out the down-link delay before the host
+    /// can read them.
+    fn depart(&mut self) {
         let now = self.world.now();
-        let up = self.link_delay(now, self.world.sc.link.up_us);
-        self.world.sleep_until(now + up);
-        Ok(now + up)
+        let down = self.link_delay(now, self.world.sc.link.down_us);
+        self.world.sleep_until(now + down);
     }
 
-    fn schedule_time(&mut self, at: RigTime, what: &str) -> StationResult<f64> {
-        let arrived = self.command()?;
-        let t = self.world.true_of_rig(at);
-        if t < arrived {
-            return Err(StationError::Rig(format!(
-                "{what} scheduled for rig time {} µs arrived {:.1} ms late",
-                at.0,
-                (arrived - t) * 1e3
-            )));
-        }
-        Ok(t)
-    }
-}
-
-impl Rig for SimRig {
     fn info(&self) -> RigInfo {
         RigInfo {
             kind: "simulated rig".into(),
@@ -731,21 +728,24 @@ impl Rig for SimRig {
         }
     }
 
-    fn sync_exchange(&mut self) -> StationResult<SyncExchange> {
-        let host_send = self.world.clock.now();
-        let t = host_send.as_secs_f64();
-        let up = self.link_delay(t, self.world.sc.link.up_us);
-        let down = self.link_delay(t + up, self.world.sc.link.down_us);
-        let stamp = self.world.rig_us(t + up).floor() as u64;
-        self.world.sleep_until(host_send.as_secs_f64() + up + down);
-        Ok(SyncExchange {
-            host_send,
-            rig: RigTime(stamp),
-            host_recv: self.world.clock.now(),
-        })
+    /// The true time of rig time `at`, which must not have passed.
+    fn schedule_time(&self, at: RigTime, what: &str) -> Result<f64, Refusal> {
+        let t = self.world.true_of_rig(at);
+        let now = self.world.now();
+        if t < now {
+            return Err(refuse(
+                ErrorCode::Late,
+                format_args!(
+                    "{what} scheduled for rig time {} us is {:.1} ms late",
+                    at.0,
+                    (now - t) * 1e3
+                ),
+            ));
+        }
+        Ok(t)
     }
 
-    fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> StationResult<()> {
+    fn play(&mut self, samples: Arc<[f32]>, sample_rate: u32, at: RigTime) -> Result<(), Refusal> {
         let t = self.schedule_time(at, "play")?;
         let w = &self.world;
         let rate = sample_rate as f64 * (1.0 + w.sc.clocks.rig_drift_ppm * 1e-6);
@@ -758,7 +758,7 @@ impl Rig for SimRig {
         Ok(())
     }
 
-    fn flash_led(&mut self, at: RigTime, duration_us: u64) -> StationResult<()> {
+    fn flash_led(&mut self, at: RigTime, duration_us: u64) -> Result<(), Refusal> {
         let t = self.schedule_time(at, "LED flash")?;
         self.world.rig_led(Flash {
             on: t,
@@ -767,31 +767,31 @@ impl Rig for SimRig {
         Ok(())
     }
 
-    fn press_button(&mut self, at: RigTime, hold_us: u64) -> StationResult<()> {
+    fn press_button(&mut self, at: RigTime, hold_us: u64) -> Result<(), Refusal> {
         let t = self.schedule_time(at, "button press")?;
         self.world.rig_actuator(t, t + hold_us as f64 * 1e-6);
         Ok(())
     }
 
-    fn set_loopback(&mut self, on: bool) -> StationResult<()> {
-        self.command()?;
+    fn set_loopback(&mut self, on: bool) {
         let d = self.info().loopback_delay_us as f64 * 1e-6;
         lock(&self.world.medium).loopback = on.then_some(d);
-        Ok(())
     }
 
-    fn mic_stream(&mut self, sample_rate: u32) -> StationResult<Box<dyn BlockSource>> {
-        if !self.info().mic_sample_rates.contains(&sample_rate) {
-            return Err(StationError::Rig(format!(
-                "the rig's microphone cannot stream at {sample_rate} Hz (it offers {:?})",
-                self.info().mic_sample_rates
-            )));
+    fn mic_stream(&mut self, sample_rate: u32) -> Result<RigMic, Refusal> {
+        let rates = self.info().mic_sample_rates;
+        if !rates.contains(&sample_rate) {
+            return Err(refuse(
+                ErrorCode::BadParameter,
+                format_args!(
+                    "the rig's microphone cannot stream at {sample_rate} Hz (it offers {rates:?})"
+                ),
+            ));
         }
-        self.command()?;
         let w = self.world.clone();
         let start_us = w.rig_us(w.now() + 0.002).ceil();
         let seed = w.sc.seed ^ 0x004d_4943;
-        Ok(Box::new(RigMic {
+        Ok(RigMic {
             rate: sample_rate,
             start_us,
             n: 0,
@@ -800,7 +800,7 @@ impl Rig for SimRig {
             noise: db(w.sc.audio.rig_mic_noise_dbfs),
             rng: StdRng::seed_from_u64(seed),
             world: w,
-        }))
+        })
     }
 }
 
