@@ -258,7 +258,27 @@ impl SerialRig {
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    lock(&self.shared.session).handle_timeout(self.clock.now());
+                    // The timers' verdicts (a give-up, a retry's silence)
+                    // come from no byte the reader saw: take them here.
+                    let mut due = Vec::new();
+                    {
+                        let mut s = lock(&self.shared.session);
+                        s.handle_timeout(self.clock.now());
+                        while let Some(ev) = s.poll_event() {
+                            due.push(ev);
+                        }
+                    }
+                    let mut found = None;
+                    for ev in due {
+                        if let Some(ev) = route(&self.shared, ev) {
+                            if found.is_none() {
+                                found = want(&ev);
+                            }
+                        }
+                    }
+                    if let Some(r) = found {
+                        return Ok(r);
+                    }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(StationError::Disconnected(format!(
@@ -318,6 +338,31 @@ impl SerialRig {
     }
 }
 
+/// Deliver an event where it belongs: microphone blocks into the ring
+/// (never through a channel), a restart into the flag; what a waiting
+/// command may want is given back.
+fn route(sh: &Shared, ev: HostEvent) -> Option<HostEvent> {
+    match ev {
+        HostEvent::Block(b) => {
+            if b.stream == sensor::MIC {
+                if let Some(p) = lock(&sh.mic).as_mut() {
+                    if p.push(to_block(&b)).is_err() {
+                        sh.mic_overruns.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            None
+        }
+        HostEvent::Heartbeat(_) | HostEvent::Unknown(_) => None,
+        ev => {
+            if matches!(ev, HostEvent::Restarted) {
+                sh.restarted.store(true, Ordering::Relaxed);
+            }
+            Some(ev)
+        }
+    }
+}
+
 fn reader_loop(
     mut port: Box<dyn Read + Send>,
     sh: Arc<Shared>,
@@ -359,22 +404,9 @@ fn reader_loop(
             }
         }
         for ev in out.drain(..) {
-            match ev {
-                HostEvent::Block(b) if b.stream == sensor::MIC => {
-                    if let Some(p) = lock(&sh.mic).as_mut() {
-                        if p.push(to_block(&b)).is_err() {
-                            sh.mic_overruns.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }
-                HostEvent::Block(_) | HostEvent::Heartbeat(_) | HostEvent::Unknown(_) => {}
-                ev => {
-                    if matches!(ev, HostEvent::Restarted) {
-                        sh.restarted.store(true, Ordering::Relaxed);
-                    }
-                    if tx.send(Incoming::Event(Box::new(ev))).is_err() {
-                        return;
-                    }
+            if let Some(ev) = route(&sh, ev) {
+                if tx.send(Incoming::Event(Box::new(ev))).is_err() {
+                    return;
                 }
             }
         }
