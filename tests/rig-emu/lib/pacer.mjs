@@ -34,8 +34,8 @@ export class Pacer {
     this.timer = null;
     this.instructions = 0;
     this.busyWallNs = 0;
-    this.lagSamples = []; // [wallNs since start, lagNs]
-    this.maxLagSamples = 200000;
+    this.lagSamples = []; // [wallNs since start, lagNs at that time, max lagNs in that ms]
+    this.maxLagSamples = 600000; // 10 minutes
     this.halted = null;
   }
 
@@ -117,8 +117,14 @@ export class Pacer {
     this.instructions += n;
     const endWall = this.wallNs();
     this.busyWallNs += endWall - startWall;
-    if (this.lagSamples.length < this.maxLagSamples) {
-      this.lagSamples.push([endWall, endWall - (clock.nanos - this.e0)]);
+    // One sample per millisecond of wall time (the slice that ends it), in a ring.
+    const lag = endWall - (clock.nanos - this.e0);
+    const last = this.lagSamples[this.lagSamples.length - 1];
+    if (last && endWall - last[0] < 1e6) {
+      last[2] = Math.max(last[2], lag);
+    } else {
+      if (this.lagSamples.length >= this.maxLagSamples) this.lagSamples.shift();
+      this.lagSamples.push([endWall, lag, lag]);
     }
     this.inSlice = false;
     if (!this.running) return;
@@ -136,7 +142,7 @@ export class Pacer {
   lagStats(fromWallNs = 0, toWallNs = Infinity) {
     const s = this.lagSamples.filter(([w]) => w >= fromWallNs && w <= toWallNs);
     if (s.length < 2) return null;
-    const lags = s.map(([, l]) => l).sort((a, b) => a - b);
+    const lags = s.map(([, , l]) => l).sort((a, b) => a - b); // the worst lag in each ms
     const q = (p) => lags[Math.min(lags.length - 1, Math.floor(p * lags.length))];
     // Least-squares slope of emulated vs wall time: drift in ppm.
     let sw = 0, se = 0, sww = 0, swe = 0;
