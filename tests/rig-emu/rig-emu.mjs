@@ -2,7 +2,8 @@
 // rig-emu: runs certlab's RP2040 rig firmware image (the UF2 a lab flashes, or its ELF)
 // in rp2040js, acts as its USB host, and bridges its CDC-ACM port to a pseudo-terminal.
 //
-//   node rig-emu.mjs --image rig.uf2 [--unique-id HEX16] [--exec CMD] [--timeout S] [-v]
+//   node rig-emu.mjs --image rig.uf2 [--unique-id HEX16] [--acoustic-delay-us N]
+//                    [--light-delay-us N] [--exec CMD] [--timeout S] [-v]
 //
 // Prints, on stdout:
 //   RIG-EMU PTY /dev/pts/N          the rig's serial port (open it like /dev/ttyACM0)
@@ -19,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RP2040 } from 'rp2040js';
 
+import { AnalogWorld, patchAdcRoundRobin, patchDmaTimers } from './lib/analog.mjs';
 import { installFlashModel } from './lib/flash.mjs';
 import { loadImage } from './lib/image.mjs';
 import { Pacer } from './lib/pacer.mjs';
@@ -29,7 +31,7 @@ import { UsbHost } from './lib/usbhost.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 function parseArgs(argv) {
-  const o = { uniqueId: 'CE271AB5E0000001', timeout: 0, verbose: false, exec: null, image: null };
+  const o = { acousticDelayUs: 3000, lightDelayUs: 500, uniqueId: 'CE271AB5E0000001', timeout: 0, verbose: false, exec: null, image: null };
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i];
     const v = () => {
@@ -40,6 +42,8 @@ function parseArgs(argv) {
     else if (a === '--unique-id') o.uniqueId = v();
     else if (a === '--exec') o.exec = v();
     else if (a === '--timeout') o.timeout = Number(v());
+    else if (a === '--acoustic-delay-us') o.acousticDelayUs = Number(v());
+    else if (a === '--light-delay-us') o.lightDelayUs = Number(v());
     else if (a === '-v' || a === '--verbose') o.verbose = true;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -109,6 +113,12 @@ chip.onBreak = (imm) => {
   finish(1, `firmware stopped: ${why}`);
 };
 
+patchDmaTimers(chip);
+patchAdcRoundRobin(chip);
+const world = new AnalogWorld(chip, {
+  acousticDelayNs: opts.acousticDelayUs * 1000,
+  lightDelayNs: opts.lightDelayUs * 1000,
+});
 const probes = new Probes(chip, { pins: [14, 15, 16, 25] });
 const resets = [];
 chip.peripherals[0x40058].onWatchdogTrigger = () => {
@@ -132,7 +142,7 @@ const host = new UsbHost(chip, {
   },
 });
 
-pacer = new Pacer(chip);
+pacer = new Pacer(chip, { sliceBudgetMs: 2 });
 
 bridge = spawn('python3', [path.join(here, 'pty_bridge.py')], { stdio: ['pipe', 'pipe', 'inherit', 'pipe'] });
 let ptyPath = null;
@@ -175,6 +185,8 @@ function stats() {
     resets,
     warnings: Object.fromEntries(warnings),
     edges: probes.counts(),
+    adcConversions: world.conversions,
+    world: { acousticDelayUs: world.acousticDelayNs / 1000, lightDelayUs: world.lightDelayNs / 1000 },
   };
 }
 
@@ -183,7 +195,7 @@ const commands = {
   lag: (c) => pacer.lagStats(c.fromWallNs ?? 0, c.toWallNs ?? Infinity),
   now: () => ({ wallNs: pacer.wallNs(), emulatedNs: chip.clock.nanos - pacer.e0, emulatedAbsNs: chip.clock.nanos }),
   'usb-reset': () => (host.busReset(), { ok: true }),
-  edges: (c) => ({ edges: probes.edges(c.pin, c.sinceNs ?? 0) }),
+  edges: (c) => ({ edges: probes.edges(c.pin, c.sinceNs ?? 0, c.untilNs ?? Infinity) }),
   freeze: (c) => {
     // A stalled rig: nothing runs (no USB traffic either) for `ms` of wall time.
     pacer.stop();

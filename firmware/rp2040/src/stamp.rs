@@ -83,8 +83,3 @@ pub fn pop() -> Option<u64> {
 pub fn clear() {
     TAIL.store(HEAD.load(Ordering::Acquire), Ordering::Release);
 }
-
-/// Stamps dropped because the ring was full.
-pub fn overruns() -> u32 {
-    OVERRUNS.load(Ordering::Relaxed)
-}
