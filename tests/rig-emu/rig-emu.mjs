@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RP2040 } from 'rp2040js';
 
-import { AnalogWorld, patchAdcRoundRobin, patchDmaTimers } from './lib/analog.mjs';
+import { AnalogWorld, patchAdcRoundRobin, patchDmaAbortRead, patchDmaTimers } from './lib/analog.mjs';
 import { installFlashModel } from './lib/flash.mjs';
 import { loadImage } from './lib/image.mjs';
 import { Pacer } from './lib/pacer.mjs';
@@ -114,6 +114,7 @@ chip.onBreak = (imm) => {
 };
 
 patchDmaTimers(chip);
+patchDmaAbortRead(chip);
 patchAdcRoundRobin(chip);
 const world = new AnalogWorld(chip, {
   acousticDelayNs: opts.acousticDelayUs * 1000,

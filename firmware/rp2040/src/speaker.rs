@@ -183,7 +183,12 @@ fn stop(p: &mut Play) {
     pac::DMA
         .chan_abort()
         .write(|w| w.set_chan_abort((1 << CH_A) | (1 << CH_B)));
-    while pac::DMA.chan_abort().read().chan_abort() != 0 {}
+    // The abort completes within a few bus cycles; bounded all the same.
+    for _ in 0..1000 {
+        if pac::DMA.chan_abort().read().chan_abort() == 0 {
+            break;
+        }
+    }
     pac::PWM.ch(0).cc().write(|w| {
         w.set_a(SILENCE);
         w.set_b(SILENCE);

@@ -36,6 +36,14 @@ export function patchDmaTimers(chip) {
   };
 }
 
+// * DMA CHAN_ABORT reads are not modelled (0xffffffff and a warning); rp2040js aborts
+//   at once, so the register reads 0 (no abort in progress).
+export function patchDmaAbortRead(chip) {
+  const dma = chip.dma;
+  const read0 = dma.readUint32.bind(dma);
+  dma.readUint32 = (offset) => (offset === 0x444 ? 0 : read0(offset));
+}
+
 export function patchAdcRoundRobin(chip) {
   const adc = chip.adc;
   Object.defineProperty(adc, 'activeChannel', {
