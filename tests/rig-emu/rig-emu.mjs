@@ -9,6 +9,7 @@
 //   RIG-EMU PTY /dev/pts/N          the rig's serial port (open it like /dev/ttyACM0)
 //   RIG-EMU CONTROL /path/ctl.sock  JSON-lines control socket (stats, edges, usb-reset, ...)
 //   RIG-EMU USB {...}               the identity read at enumeration
+//   RIG-EMU READY lag ...            emulated time has settled on wall time (below)
 // With --exec, runs CMD (through sh) once the rig has enumerated, with RIG_EMU_PTY and
 // RIG_EMU_CONTROL in its environment, and exits with its status.
 
@@ -139,7 +140,7 @@ const host = new UsbHost(chip, {
   onConfigured: (info) => {
     usbInfo = info;
     out(`USB ${JSON.stringify({ vid: info.vid, pid: info.pid, bcdDevice: info.bcdDevice, ...info.strings })}`);
-    maybeExec();
+    waitSettled();
   },
 });
 
@@ -234,10 +235,33 @@ ctl.listen(ctlPath, () => out(`CONTROL ${ctlPath}`));
 
 // ---- run ------------------------------------------------------------------------------
 
+// Settling: for its first second or so V8 runs rp2040js unoptimised and emulated
+// time falls 100-200 ms behind wall time, then catches up. A host that synchronised
+// its clock during that time would see the rig's clock run fast by that much. So
+// checks start only once the worst lag over the last 500 ms is under 5 ms (or after
+// 15 s, with a warning).
+let settled = false;
+function waitSettled() {
+  const t0 = Date.now();
+  const poll = () => {
+    if (finishing || settled) return;
+    const w = pacer.wallNs();
+    const s = pacer.lagStats(w - 500e6, w);
+    if ((s && s.spanS > 0.4 && s.lagUs.max < 5000) || Date.now() - t0 > 15000) {
+      settled = true;
+      out(`READY lag ${s ? s.lagUs.max.toFixed(0) : '?'} us max over the last 0.5 s`);
+      maybeExec();
+    } else {
+      setTimeout(poll, 100);
+    }
+  };
+  poll();
+}
+
 let child = null;
 let finishing = false;
 function maybeExec() {
-  if (!opts.exec || child || !ptyPath || !usbInfo) return;
+  if (!opts.exec || child || !ptyPath || !usbInfo || !settled) return;
   child = spawn('sh', ['-c', opts.exec], {
     stdio: 'inherit',
     env: { ...process.env, RIG_EMU_PTY: ptyPath, RIG_EMU_CONTROL: ctlPath },

@@ -31,6 +31,9 @@ pub struct Hw {
     pub restart: [bool; 2],
 }
 
+// A refusal is 144 bytes on the stack for an instant (as rig-protocol's own
+// RigHandler::command returns it); a rig has no heap to box it in.
+#[allow(clippy::result_large_err)]
 fn ahead(at: RigTime, now: RigTime) -> Result<u64, Refusal> {
     if at.0.saturating_sub(now.0) >= MAX_AHEAD_US {
         return Err(Refusal::new(
@@ -146,6 +149,7 @@ fn refused(r: actuate::Refused) -> Refusal {
 }
 
 impl Hw {
+    #[allow(clippy::result_large_err)]
     fn stream(&mut self, input: usize, rate: u32, on: bool) -> Result<(), Refusal> {
         if on && rate != sampler::RATE {
             return Err(Refusal::fmt(

@@ -29,7 +29,7 @@ use crate::actuate::log_onset;
 use crate::stamp::now_us;
 
 pub const TOP: u16 = 1301;
-pub const SILENCE: u16 = (TOP + 1) / 2;
+pub const SILENCE: u16 = (TOP + 1).div_ceil(2);
 pub const RATE: u32 = 48_000;
 const CH_A: usize = 8;
 const CH_B: usize = 9;

@@ -66,7 +66,10 @@ res.figure("sync_drift_ppm", round((slope - 1) * 1e6, 1))
 
 
 def rig_now():
-    return sync.rig_now()
+    # A host keeps synchronised: fresh exchanges before each scheduled command.
+    for _ in range(10):
+        sync.add(rig.sync())
+    return sync.rig_now(last=10)
 
 
 def emu_ns(rig_us):
@@ -129,7 +132,8 @@ else:
     end = next((t for t, d, _ in reversed(periods) if abs(d - 0.5) > 0.05), None)
     res.figure("playback_length_us", round((end - first) / 1000, 1) if end else None)
 onset = rig.wait(lambda t, f: t == rp.ONSET and f["sensor"] == rp.S_SPEAKER, 0.5, m0)
-res.check("speaker Onset reported at the scheduled time", onset is not None and 0 <= onset[4]["at"] - at < 20,
+# rp2040js fires TIMER alarms up to 1 µs early (it truncates the fractional µs).
+res.check("speaker Onset reported at the scheduled time", onset is not None and -1 <= onset[4]["at"] - at < 20,
           f"{onset and onset[4]['at'] - at} us after at")
 
 # ---- microphone capture of the acoustic path --------------------------------------------
@@ -268,10 +272,10 @@ time.sleep(0.2)
 sync2 = rp.Sync()
 for _ in range(20):
     sync2.add(rig.sync())
+at7 = int(rig_now()) + 2_500_000
 m = rig.mark()
 ctl("freeze", ms=1500)
 t_freeze = time.monotonic()
-at7 = int(rig_now()) + 2_500_000
 seq, _, f = rig.send(rp.LED, struct.pack("<QI", at7, 2_000))
 r = rig.reply_to(seq, m, timeout=1.0)
 res.check("a stalled rig answers nothing (host's 1 s command timeout)", r is None)

@@ -217,11 +217,12 @@ class Sync:
         if ex:
             self.x.append(ex)
 
-    def window(self):
-        lo = max(r - b for a, b, r in self.x)
-        hi = min(r - a for a, b, r in self.x)
+    def window(self, last=None):
+        x = self.x[-last:] if last else self.x
+        lo = max(r - b for a, b, r in x)
+        hi = min(r - a for a, b, r in x)
         return lo, hi
 
-    def rig_now(self):
-        lo, hi = self.window()
+    def rig_now(self, last=30):
+        lo, hi = self.window(last)
         return time.monotonic_ns() / 1e3 + (lo + hi) / 2
