@@ -134,9 +134,18 @@ chip.peripherals[0x40058].onWatchdogTrigger = () => {
 
 let bridge = null;
 let usbInfo = null;
+let toHost = [];
+function flushToHost() {
+  if (!toHost.length || !bridge) return;
+  const chunks = toHost;
+  toHost = [];
+  bridge.stdin.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+}
 const host = new UsbHost(chip, {
   log,
-  onData: (buf) => bridge?.stdin.write(buf),
+  // Bytes for the host are written to the bridge once per pacing slice (one pipe
+  // write per slice instead of one per 64-byte packet; a slice is at most 2 ms).
+  onData: (buf) => toHost.push(buf),
   onConfigured: (info) => {
     usbInfo = info;
     out(`USB ${JSON.stringify({ vid: info.vid, pid: info.pid, bcdDevice: info.bcdDevice, ...info.strings })}`);
@@ -145,6 +154,7 @@ const host = new UsbHost(chip, {
 });
 
 pacer = new Pacer(chip, { sliceBudgetMs: 2 });
+pacer.onSliceEnd = flushToHost;
 
 bridge = spawn('python3', [path.join(here, 'pty_bridge.py')], { stdio: ['pipe', 'pipe', 'inherit', 'pipe'] });
 let ptyPath = null;

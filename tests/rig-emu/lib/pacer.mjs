@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+
 // Runs the emulated RP2040 against the host's wall clock.
 //
 // rp2040js's SimulationClock is a counter of emulated nanoseconds that advances by the
@@ -40,11 +42,11 @@ export class Pacer {
   }
 
   wallNs() {
-    return Number(process.hrtime.bigint() - this.w0big);
+    return (performance.now() - this.w0) * 1e6;
   }
 
   start() {
-    this.w0big = process.hrtime.bigint();
+    this.w0 = performance.now(); // ms, sub-µs resolution; cheaper than hrtime.bigint()
     this.e0 = this.clock.nanos;
     this.running = true;
     this.schedule(0);
@@ -127,6 +129,7 @@ export class Pacer {
       this.lagSamples.push([endWall, lag, lag]);
     }
     this.inSlice = false;
+    if (this.onSliceEnd) this.onSliceEnd();
     if (!this.running) return;
     if (clock.nanos < this.e0 + endWall && !core.waiting) {
       this.schedule(0); // busy and behind: run again after I/O
