@@ -1,0 +1,260 @@
+//! The reference microphone (GP26/ADC0) and the photodiode (GP27/ADC1).
+//!
+//! The ADC converts both inputs in turn (round robin) from its 48 MHz clock
+//! (the USB PLL) with DIV = 499 + 1: one conversion every 500 cycles, 96 kHz
+//! in all, 48 kHz per input. DMA channels 10 and 11 (each chaining to the
+//! other, 2^31 transfers each) copy the FIFO into a 16 KiB ring of 8192
+//! samples, 85 ms, without the CPU. `Sampler::process` takes what arrived
+//! since the last call, de-interleaves it into 256-sample blocks per input,
+//! each stamped with the rig time of its first sample, runs the photodiode's
+//! onset detector and feeds the loopback.
+//!
+//! Times: conversion n (from 0, both inputs interleaved, microphone first)
+//! starts at t0 + n * 125 / 12 µs, t0 being the rig time the ADC was started.
+//! The TIMER and the ADC clock come from the same crystal, so this does not
+//! drift. If the main loop falls more than the ring behind, the samples lost
+//! are skipped whole blocks at a time and the block counters jump (the host
+//! sees the gap).
+
+use embassy_rp::pac;
+use embassy_rp::pac::dma::vals::{DataSize, TreqSel};
+
+use crate::stamp::now_us;
+
+const RING: usize = 8192;
+const RING_BITS: u8 = 14; // 16 KiB
+const CH_A: usize = 10;
+const CH_B: usize = 11;
+pub const BLOCK: usize = 256;
+pub const RATE: u32 = 48_000;
+const ADC_FIFO: u32 = 0x4004_c00c;
+
+#[repr(C, align(16384))]
+struct Ring([u16; RING]);
+static mut ADC_RING: Ring = Ring([0; RING]);
+
+fn ring_base() -> *const u16 {
+    // SAFETY: address only; the ring is read with volatile reads below.
+    unsafe { core::ptr::addr_of!(ADC_RING.0) as *const u16 }
+}
+
+/// What `process` reports.
+pub enum Event<'a> {
+    Block {
+        input: usize,
+        seq: u32,
+        t_first: u64,
+        samples: &'a [i16],
+    },
+    Onset {
+        at: u64,
+    },
+}
+
+struct Stream {
+    buf: [i16; BLOCK],
+    len: usize,
+    /// Conversion index of buf[0].
+    first: u64,
+    seq: u32,
+}
+
+/// A rising step on the photodiode: the sample leaves a slow baseline by
+/// more than `THRESHOLD` (1/8 of full scale), at most once per `HOLDOFF`.
+struct OnsetDetector {
+    baseline: i32, // x 256
+    holdoff: u32,
+}
+
+const THRESHOLD: i32 = 4096;
+const HOLDOFF: u32 = 4_800; // 100 ms of photodiode samples
+
+impl OnsetDetector {
+    fn feed(&mut self, s: i16) -> bool {
+        let x = (s as i32) << 8;
+        let hit = self.holdoff == 0 && (x - self.baseline) > (THRESHOLD << 8);
+        if hit {
+            self.holdoff = HOLDOFF;
+        } else if self.holdoff > 0 {
+            self.holdoff -= 1;
+        }
+        // Baseline: a first-order low-pass with a 1024-sample (21 ms) time constant.
+        self.baseline += (x - self.baseline) >> 10;
+        hit
+    }
+}
+
+pub struct Sampler {
+    t0: u64,
+    /// Conversions consumed so far.
+    done: u64,
+    streams: [Stream; 2],
+    onset: OnsetDetector,
+    pub overruns: u32,
+}
+
+pub fn conversion_time(t0: u64, n: u64) -> u64 {
+    t0 + (n * 125 + 6) / 12
+}
+
+impl Sampler {
+    /// Starts the ADC and its DMA; the input pads must be analogue already.
+    pub fn start() -> Sampler {
+        let dma = pac::DMA;
+        for (ch, other) in [(CH_A, CH_B), (CH_B, CH_A)] {
+            let c = dma.ch(ch);
+            c.read_addr().write_value(ADC_FIFO);
+            c.write_addr().write_value(ring_base() as u32);
+            c.trans_count().write_value(1 << 31);
+            c.al1_ctrl().write_value({
+                let mut v = pac::dma::regs::CtrlTrig(0);
+                v.set_en(true);
+                v.set_data_size(DataSize::SIZE_HALFWORD);
+                v.set_incr_read(false);
+                v.set_incr_write(true);
+                v.set_ring_sel(true);
+                v.set_ring_size(RING_BITS);
+                v.set_treq_sel(TreqSel::ADC);
+                v.set_chain_to(other as u8);
+                v.set_irq_quiet(true);
+                v.0
+            });
+        }
+        dma.multi_chan_trigger()
+            .write(|w| w.set_multi_chan_trigger(1 << CH_A));
+        let adc = pac::ADC;
+        adc.fcs().write(|w| {
+            w.set_en(true);
+            w.set_dreq_en(true);
+            w.set_thresh(1);
+            w.set_shift(false);
+            w.set_err(false);
+        });
+        adc.div().write(|w| {
+            w.set_int(499);
+            w.set_frac(0);
+        });
+        adc.cs().write(|w| {
+            w.set_en(true);
+            w.set_rrobin(0b11);
+            w.set_ainsel(0);
+        });
+        while !adc.cs().read().ready() {}
+        let t0 = now_us();
+        adc.cs().write(|w| {
+            w.set_en(true);
+            w.set_rrobin(0b11);
+            w.set_ainsel(0);
+            w.set_start_many(true);
+        });
+        Sampler {
+            t0,
+            done: 0,
+            streams: [
+                Stream {
+                    buf: [0; BLOCK],
+                    len: 0,
+                    first: 0,
+                    seq: 0,
+                },
+                Stream {
+                    buf: [0; BLOCK],
+                    len: 0,
+                    first: 1,
+                    seq: 0,
+                },
+            ],
+            onset: OnsetDetector {
+                baseline: 0,
+                holdoff: HOLDOFF,
+            },
+            overruns: 0,
+        }
+    }
+
+    /// Restarts input `i`'s block counter at 0 and drops its partial block.
+    pub fn restart_stream(&mut self, i: usize) {
+        if let Some(s) = self.streams.get_mut(i) {
+            s.seq = 0;
+            s.len = 0;
+        }
+    }
+
+    fn written(&self) -> u64 {
+        let dma = pac::DMA;
+        let ch = if dma.ch(CH_A).ctrl_trig().read().busy() {
+            CH_A
+        } else {
+            CH_B
+        };
+        let addr = dma.ch(ch).write_addr().read();
+        let pos = ((addr.wrapping_sub(ring_base() as u32)) / 2) as u64 % RING as u64;
+        // The absolute count is the latest one with these low bits that the
+        // clock allows (a little slack for the conversion in flight).
+        let by_time = (now_us().saturating_sub(self.t0) * 12) / 125 + 2;
+        let ring = RING as u64;
+        let base = by_time - by_time % ring;
+        let n = base + pos;
+        if n > by_time {
+            n.saturating_sub(ring)
+        } else {
+            n
+        }
+    }
+
+    /// Takes the conversions that arrived; calls `sink` for every full block
+    /// and every photodiode onset. `last_mic` gets the newest microphone sample.
+    pub fn process(&mut self, mut sink: impl FnMut(Event<'_>), last_mic: &mut Option<i16>) {
+        let end = self.written();
+        if end <= self.done {
+            return;
+        }
+        if end - self.done > (RING - 2 * BLOCK) as u64 {
+            // Fell behind: skip to half a ring before the DMA, whole blocks
+            // per input so the block counters count the gap.
+            self.overruns = self.overruns.wrapping_add(1);
+            let skip_to = end - (RING / 2) as u64;
+            let skipped_blocks = ((skip_to - self.done) / (2 * BLOCK) as u64) as u32 + 1;
+            for (i, s) in self.streams.iter_mut().enumerate() {
+                s.len = 0;
+                s.seq = s.seq.wrapping_add(skipped_blocks);
+                s.first = 0;
+                let _ = i;
+            }
+            self.done = skip_to & !1;
+        }
+        let base = ring_base();
+        let t0 = self.t0;
+        while self.done < end {
+            let n = self.done;
+            // SAFETY: the index is masked into the ring.
+            let raw = unsafe { base.add((n as usize) & (RING - 1)).read_volatile() };
+            let s = (((raw & 0x0fff) as i16) - 2048) << 4;
+            let input = (n & 1) as usize;
+            if input == 0 {
+                *last_mic = Some(s);
+            } else if self.onset.feed(s) {
+                sink(Event::Onset {
+                    at: conversion_time(t0, n),
+                });
+            }
+            let st = &mut self.streams[input];
+            if st.len == 0 {
+                st.first = n;
+            }
+            st.buf[st.len] = s;
+            st.len += 1;
+            if st.len == BLOCK {
+                sink(Event::Block {
+                    input,
+                    seq: st.seq,
+                    t_first: conversion_time(t0, st.first),
+                    samples: &st.buf,
+                });
+                st.seq = st.seq.wrapping_add(1);
+                st.len = 0;
+            }
+            self.done += 1;
+        }
+    }
+}
