@@ -224,6 +224,9 @@ fn probe_rig_reports_the_rig_and_its_clock_through_a_served_port() {
             &format!("serial:{host_end}"),
             "--seconds",
             "2",
+            "--acoustic",
+            "--shots",
+            "6",
             "--json",
         ])
         .output()
@@ -244,5 +247,21 @@ fn probe_rig_reports_the_rig_and_its_clock_through_a_served_port() {
     );
     assert!(v["offset_bound_us"].as_f64().unwrap() < 2000.0, "{v}");
     assert_eq!(v["link"]["corrupt_frames"], 0);
+    // The rig's own speaker-to-microphone path, against the scenario's truth.
+    let path = sc["audio"]["rig_acoustic_path_us"].as_float().unwrap();
+    let a = &v["acoustic"];
+    let shots = a["shots"].as_array().unwrap();
+    assert_eq!(shots.len(), 6);
+    let median = a["median_us"].as_f64().unwrap();
+    let u = a["median_uncertainty_us"].as_f64().unwrap();
+    assert!(
+        (median - path).abs() <= u && u < 10.0,
+        "acoustic path {median} ± {u} µs, truth {path} µs"
+    );
+    for s in shots {
+        // The simulated rig reports its speaker started on time.
+        assert_eq!(s["started_after_us"].as_f64(), Some(0.0), "{s}");
+        assert!(s["delay_us"].as_f64().is_some(), "{s}");
+    }
     assert!(rig.terminate().success());
 }

@@ -110,6 +110,14 @@ fn devices_reports_every_fixture() {
             Value::Null,
             &[],
         ),
+        (
+            "certlab-rig",
+            json!(["serial", "rig"]),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            &[],
+        ),
     ];
     for (name, classes, rates, format, named, profiles) in cases {
         let v = devices_json(&root().join("fixtures/usb").join(name));
@@ -231,6 +239,17 @@ fn human_listing_shows_identity_interfaces_rates_usages_and_profiles() {
     let out = stdout(&o);
     assert!(out.contains("profiles: none"), "{out}");
     assert!(out.contains("not speakerphone: hid-hook-switch:"), "{out}");
+    assert!(!out.contains("a certlab rig"), "only a rig is one: {out}");
+    // The reference rig is named as one, with the spec that reaches it.
+    let o = certlab()
+        .args(["devices", "--sysfs", "fixtures/usb/certlab-rig"])
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(
+        out.contains("a certlab rig: measure with --rig usb:1209:000e:E66138935F4B2A28"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -299,6 +299,18 @@ fn print_device(d: &UsbDevice, matches: &[String], profiles: &[Profile]) {
     if let Some(desc) = &d.descriptors {
         println!("      interfaces: {}", interfaces_line(desc));
     }
+    if d.is_certlab_rig() {
+        println!(
+            "      a certlab rig: measure with --rig usb:{}:{}{}",
+            i.vid,
+            i.pid,
+            if i.serial.is_empty() {
+                String::new()
+            } else {
+                format!(":{}", i.serial)
+            }
+        );
+    }
     if let Some(a) = d.audio() {
         let mut dirs = Vec::new();
         if a.playback {

@@ -165,17 +165,37 @@ Examples:
         json: bool,
     },
     /// Shake hands with a rig and synchronise clocks with it for a while:
-    /// what it is, the round trips, the offset bound and the drift.
+    /// what it is, the round trips, the offset bound and the drift; with
+    /// --acoustic, also its own speaker-to-microphone path.
     #[command(after_help = "\
-Example:
-  certlab probe rig --rig usb:1209:0a01 --seconds 10
-  certlab probe rig --rig serial:/dev/ttyACM0 --json")]
+With --acoustic the rig plays noise bursts through its reference speaker at
+scheduled rig times and finds them in its own microphone stream: the delay
+of the speaker-to-microphone path (electronics and air), each shot with its
+expanded uncertainty (k = 2). Both ends are the rig's stamps, so no clock
+sync enters the figure. Exit 0 when every shot was measured, 2 otherwise.
+
+Examples:
+  certlab probe rig --rig usb:1209:000e --seconds 10
+  certlab probe rig --rig serial:/dev/ttyACM0 --json
+  certlab probe rig --rig usb:1209:000e --acoustic --shots 20")]
     Rig {
         /// serial:PATH or usb:VID:PID[:SERIAL].
         #[arg(long, value_name = "SPEC")]
         rig: String,
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
+        /// Also measure the rig's speaker-to-microphone path.
+        #[arg(long)]
+        acoustic: bool,
+        /// Bursts for --acoustic.
+        #[arg(long, default_value_t = 10)]
+        shots: u32,
+        /// Microphone sample rate for --acoustic, Hz.
+        #[arg(long, default_value_t = 48_000)]
+        rate: u32,
+        /// Print one JSON object (with `acoustic` {sample_rate, shots
+        /// [{shot, delay_us, uncertainty_us, started_after_us, detail}],
+        /// median_us, median_uncertainty_us, gap_blocks, overrun_blocks}).
         #[arg(long)]
         json: bool,
     },
@@ -563,7 +583,14 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
             listen_ms,
             json,
         }) => probe::hid(&device, set.as_deref(), listen_ms, json),
-        Command::Probe(ProbeCmd::Rig { rig, seconds, json }) => probe::rig(&rig, seconds, json),
+        Command::Probe(ProbeCmd::Rig {
+            rig,
+            seconds,
+            acoustic,
+            shots,
+            rate,
+            json,
+        }) => probe::rig(&rig, seconds, acoustic.then_some((shots, rate)), json),
         Command::Probe(ProbeCmd::Camera {
             device,
             frames,

@@ -628,14 +628,29 @@ struct RigOut {
     drift_ppm: Option<f64>,
     drift_bound_ppm: Option<f64>,
     link: crate::station::LinkStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acoustic: Option<crate::measure::rig_path::AcousticPath>,
 }
 
 /// `certlab probe rig`: shake hands with a rig and synchronise clocks for a
-/// while; print what it is and how well its clock is known.
-pub fn rig(spec: &str, seconds: f64, json: bool) -> Result<ExitStatus> {
+/// while; print what it is and how well its clock is known; with
+/// `acoustic` (shots, sample rate), measure its speaker-to-microphone path.
+pub fn rig(
+    spec: &str,
+    seconds: f64,
+    acoustic: Option<(u32, u32)>,
+    json: bool,
+) -> Result<ExitStatus> {
     use crate::station::sync::ClockSync;
     if !(0.1..=600.0).contains(&seconds) {
         return Err(Error::BadInput("--seconds 0.1..600".into()));
+    }
+    if let Some((shots, rate)) = acoustic {
+        if !(1..=1000).contains(&shots) || !(8000..=192_000).contains(&rate) {
+            return Err(Error::BadInput(
+                "--shots 1..1000 and --rate 8000..192000".into(),
+            ));
+        }
     }
     let port = crate::station::parse_rig(spec)?.resolve(&usb_dut::sysfs_root(), spec)?;
     let clock = HostClock::new();
@@ -654,6 +669,13 @@ pub fn rig(spec: &str, seconds: f64, json: bool) -> Result<ExitStatus> {
     }
     rtts.sort_by(|a, b| a.total_cmp(b));
     let est = sync.estimate();
+    let path = match acoustic {
+        Some((shots, rate)) => Some(
+            crate::measure::rig_path::acoustic_path(&mut *rig, clock, rate, shots, 0.25, 7)
+                .map_err(|e| Error::Device(format!("rig on {port}: acoustic path: {e}")))?,
+        ),
+        None => None,
+    };
     let o = RigOut {
         port: port.clone(),
         rig: info,
@@ -666,6 +688,7 @@ pub fn rig(spec: &str, seconds: f64, json: bool) -> Result<ExitStatus> {
         drift_ppm: est.as_ref().map(|e| e.drift_ppm),
         drift_bound_ppm: est.as_ref().map(|e| e.drift_bound_ppm),
         link: rig.link_stats(),
+        acoustic: path,
     };
     if json {
         print_json(&o)?;
@@ -690,12 +713,38 @@ pub fn rig(spec: &str, seconds: f64, json: bool) -> Result<ExitStatus> {
             ),
             _ => println!("the exchanges do not fit one clock rate (the rig's clock stepped?)"),
         }
+        if let Some(a) = &o.acoustic {
+            for s in &a.shots {
+                match (s.delay_us, s.uncertainty_us) {
+                    (Some(d), Some(u)) => println!(
+                        "acoustic shot {:>3}: {d:>9.1} ± {u:.1} µs  (speaker started {:+.0} µs after its time; {})",
+                        s.shot,
+                        s.started_after_us.unwrap_or(0.0),
+                        s.detail
+                    ),
+                    _ => println!("acoustic shot {:>3}: missed ({})", s.shot, s.detail),
+                }
+            }
+            match (a.median_us, a.median_uncertainty_us) {
+                (Some(m), Some(u)) => println!(
+                    "acoustic path (speaker to microphone): {m:.1} ± {u:.1} µs median of {} shots at {} Hz",
+                    a.shots.iter().filter(|s| s.delay_us.is_some()).count(),
+                    a.sample_rate
+                ),
+                _ => println!("acoustic path: no shot was found in the microphone"),
+            }
+        }
+        // After the acoustic shots: the link counts include them.
         println!(
             "link: {} frames, {} corrupt, {} lost, {} restarts",
             o.link.frames, o.link.corrupt_frames, o.link.lost_frames, o.link.restarts
         );
     }
-    Ok(if est.is_some() {
+    let all_shots = o
+        .acoustic
+        .as_ref()
+        .is_none_or(|a| a.shots.iter().all(|s| s.delay_us.is_some()));
+    Ok(if est.is_some() && all_shots {
         ExitStatus::Ok
     } else {
         ExitStatus::Incomplete

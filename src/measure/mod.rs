@@ -10,6 +10,7 @@ pub mod conformance;
 pub mod delay;
 pub mod onset;
 pub mod procedure;
+pub mod rig_path;
 pub mod stats;
 pub mod stimulus;
 pub mod trace;

@@ -392,6 +392,15 @@ fn drive_shots(
     (sent, None)
 }
 
+/// Replace each shot's scheduled rig time by the time the rig reports the
+/// actuator actually fired (when it reports one).
+fn as_fired(ctx: &mut Ctx, sensor: u8, shots: &mut [Result<RigTime, String>]) {
+    let onsets = ctx.station.rig.take_onsets();
+    for at in shots.iter_mut().flatten() {
+        *at = crate::station::fired_at(&onsets, sensor, *at);
+    }
+}
+
 /// Shot times: `t0 + k · interval` plus a pseudo-random dither in [0, dither),
 /// so shots do not keep one phase against a frame or polling clock (which
 /// would hide or bias the sub-frame interpolation).
@@ -569,6 +578,13 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     }
     let est = ctx.estimate().map_err(|e| e.to_string())?;
     m.sync = Some(est.clone());
+    // When the rig's speaker really started (a rig that reports it).
+    let onsets = ctx.station.rig.take_onsets();
+    for e in emits.iter_mut().flatten() {
+        if let Emit::Rig(at) = e {
+            *at = crate::station::fired_at(&onsets, rig_protocol::sensor::SPEAKER, *at);
+        }
+    }
     let map = capture.time_map();
     m.stream_drift_ppm = map.map(|t| t.drift_ppm);
     m.raw.push(RawData::Audio {
@@ -723,7 +739,7 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     let mut frames: Vec<(u64, HostTime, f64)> =
         Vec::with_capacity((n as f64 * interval * 120.0) as usize + 64);
     let mut dropped = 0;
-    let (flashes, failure) = drive_shots(
+    let (mut flashes, failure) = drive_shots(
         ctx,
         m,
         est0,
@@ -748,6 +764,7 @@ fn video_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     if ctx.sync_burst().is_ok() {
         m.anomalies.sync_bursts += 1;
     }
+    as_fired(ctx, rig_protocol::sensor::LED, &mut flashes);
     let est = ctx.estimate().map_err(|e| e.to_string())?;
     m.sync = Some(est.clone());
     m.raw.push(RawData::Table {
@@ -882,7 +899,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
     let end = t0.plus_secs(n as f64 * interval);
     let times = schedule(t0, interval, n, (interval * 0.1).min(0.02), ctx.seed);
     let mut events = Vec::with_capacity(2 * n as usize + 8);
-    let (presses, failure) = drive_shots(
+    let (mut presses, failure) = drive_shots(
         ctx,
         m,
         est0,
@@ -900,6 +917,7 @@ fn hid_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), St
     if ctx.sync_burst().is_ok() {
         m.anomalies.sync_bursts += 1;
     }
+    as_fired(ctx, rig_protocol::sensor::BUTTON, &mut presses);
     let est = ctx.estimate().map_err(|e| e.to_string())?;
     m.sync = Some(est.clone());
     m.raw.push(RawData::Table {

@@ -83,6 +83,16 @@ pub struct RigInfo {
     pub loopback_delay_us: u64,
 }
 
+/// A sensor's onset, or an actuator's firing, as the rig reports it: the
+/// rig time it actually happened (a scheduled command may fire a little
+/// after its time; the rig knows by how much).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RigOnset {
+    /// A `rig_protocol::sensor` id.
+    pub sensor: u8,
+    pub at: RigTime,
+}
+
 /// The measurement instrument: reference microphone and speaker, photodiode,
 /// LED and button actuator, on its own microsecond clock.
 pub trait Rig: Send {
@@ -125,6 +135,21 @@ pub trait Rig: Send {
     fn link_stats(&self) -> LinkStats {
         LinkStats::default()
     }
+    /// The onsets and firings the rig reported since the last call (at most
+    /// the last few thousand), oldest first. A rig that reports none
+    /// leaves its commands' scheduled times as the best knowledge.
+    fn take_onsets(&mut self) -> Vec<RigOnset> {
+        Vec::new()
+    }
+}
+
+/// The rig time `sensor` actually fired for a command scheduled at `at`:
+/// the first reported firing from `at` to `at` + 5 ms, else `at` itself.
+pub fn fired_at(onsets: &[RigOnset], sensor: u8, at: RigTime) -> RigTime {
+    onsets
+        .iter()
+        .find(|o| o.sensor == sensor && o.at >= at && o.at.0 - at.0 <= 5_000)
+        .map_or(at, |o| o.at)
 }
 
 /// The host's audio connection to the DUT (USB audio class).

@@ -22,7 +22,7 @@ use rig_protocol::{
     SampleBlock,
 };
 
-use super::{LinkStats, Rig, RigInfo, StationError, StationResult, SyncExchange};
+use super::{LinkStats, Rig, RigInfo, RigOnset, StationError, StationResult, SyncExchange};
 use crate::sampling::{Block, BlockSource, Read as BlockRead, SourceError, BLOCK_LEN};
 use crate::time::{HostClock, RigTime};
 
@@ -71,7 +71,12 @@ struct Shared {
     stop: AtomicBool,
     /// The rig said it restarted, and has not been greeted since.
     restarted: AtomicBool,
+    /// Onsets and firings reported, not yet taken.
+    onsets: Mutex<std::collections::VecDeque<RigOnset>>,
 }
+
+/// Onsets kept for `take_onsets` (older ones are dropped).
+const MAX_ONSETS: usize = 4096;
 
 /// A rig on a serial port (or any byte stream), speaking protocol v1.
 pub struct SerialRig {
@@ -145,6 +150,7 @@ impl SerialRig {
             mic_overruns: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             restarted: AtomicBool::new(false),
+            onsets: Mutex::new(std::collections::VecDeque::new()),
         });
         let (tx, rx) = mpsc::channel();
         let sh = shared.clone();
@@ -353,6 +359,14 @@ fn route(sh: &Shared, ev: HostEvent) -> Option<HostEvent> {
             }
             None
         }
+        HostEvent::Onset { sensor, at } => {
+            let mut q = lock(&sh.onsets);
+            if q.len() >= MAX_ONSETS {
+                q.pop_front();
+            }
+            q.push_back(RigOnset { sensor, at });
+            None
+        }
         HostEvent::Heartbeat(_) | HostEvent::Unknown(_) => None,
         ev => {
             if matches!(ev, HostEvent::Restarted) {
@@ -507,8 +521,14 @@ impl Rig for SerialRig {
         self.shared.restarted.load(Ordering::Relaxed)
     }
 
+    fn take_onsets(&mut self) -> Vec<RigOnset> {
+        lock(&self.shared.onsets).drain(..).collect()
+    }
+
     fn recover(&mut self) -> StationResult<()> {
         *lock(&self.shared.mic) = None;
+        // Onsets of the old clock mean nothing in the new one.
+        lock(&self.shared.onsets).clear();
         self.uploaded.clear();
         self.handshake()?;
         self.shared.restarted.store(false, Ordering::Relaxed);

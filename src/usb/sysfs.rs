@@ -45,6 +45,13 @@ pub const ATTRIBUTES: [&str; 7] = [
     CLOCK_RATES_FILE,
 ];
 
+/// The reference rig's USB identity (firmware/rp2040; pid.codes' test range
+/// until a PID is assigned), lowercase hex as [`UsbIdentity`] holds it.
+pub const RIG_VID: &str = "1209";
+pub const RIG_PID: &str = "000e";
+/// The reference rig's product string.
+pub const RIG_PRODUCT: &str = "certlab rig";
+
 /// The snapshot file with recorded UAC2 clock rates (see [`ATTRIBUTES`]).
 pub const CLOCK_RATES_FILE: &str = "uac2_clock_rates";
 
@@ -509,12 +516,31 @@ impl UsbDevice {
         dev
     }
 
-    /// Classes present: "audio", "video", "hid", "serial" in that order.
+    /// Classes present: "audio", "video", "hid", "serial" in that order,
+    /// then "rig" for a serial device that is a certlab rig
+    /// ([`is_certlab_rig`](Self::is_certlab_rig)).
     pub fn classes(&self) -> Vec<&'static str> {
-        self.descriptors
+        let mut c = self
+            .descriptors
             .as_ref()
             .map(|d| d.classes())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if self.is_certlab_rig() {
+            c.push("rig");
+        }
+        c
+    }
+
+    /// A CDC-ACM serial device with the reference rig's USB identity: its
+    /// VID:PID ([`RIG_VID`]:[`RIG_PID`]) or its product string
+    /// ([`RIG_PRODUCT`], for a rig built under another PID).
+    pub fn is_certlab_rig(&self) -> bool {
+        let serial = self
+            .descriptors
+            .as_ref()
+            .is_some_and(|d| d.classes().contains(&"serial"));
+        let i = &self.identity;
+        serial && ((i.vid == RIG_VID && i.pid == RIG_PID) || i.product == RIG_PRODUCT)
     }
 
     /// A hub (class 9), e.g. a root hub: by its device descriptor, else (a

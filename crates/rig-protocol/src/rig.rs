@@ -187,9 +187,11 @@ impl<const N: usize> FrameRing<N> {
     }
 }
 
-/// Output bytes for replies (small, sent first) and for events (sample blocks).
-const REPLY_RING: usize = 1024;
-const EVENT_RING: usize = 4096;
+/// Default output queue for replies (small, sent first), bytes.
+pub const REPLY_RING: usize = 1024;
+/// Default output queue for events (sample blocks, onsets), bytes: about
+/// seven full sample blocks. A rig streaming two sensors gives it more.
+pub const EVENT_RING: usize = 4096;
 
 /// The reply remembered for the last command executed.
 #[derive(Debug, Clone, Copy)]
@@ -208,21 +210,21 @@ enum Sending {
 
 /// The rig's side of the protocol (see the module documentation).
 #[derive(Debug)]
-pub struct RigSession {
+pub struct RigSession<const EVENTS: usize = EVENT_RING> {
     decoder: Decoder<MAX_HOST_ENCODED_LEN>,
-    s: State,
+    s: State<EVENTS>,
 }
 
 /// Everything but the decoder, so that a decoded frame (which borrows the
 /// decoder) can be answered.
 #[derive(Debug)]
-struct State {
+struct State<const EVENTS: usize> {
     cfg: RigConfig,
     seq: u16,
     restarted: bool,
     last: Option<(u16, LastReply)>,
     replies: FrameRing<REPLY_RING>,
-    events: FrameRing<EVENT_RING>,
+    events: FrameRing<EVENTS>,
     sending: Sending,
     /// Rig time of the last frame queued (the Heartbeat timer runs from it).
     last_output: Option<RigTime>,
@@ -230,13 +232,13 @@ struct State {
     stats: RigStats,
 }
 
-impl Default for RigSession {
+impl<const EVENTS: usize> Default for RigSession<EVENTS> {
     fn default() -> Self {
         Self::new(RigConfig::default())
     }
 }
 
-impl RigSession {
+impl<const EVENTS: usize> RigSession<EVENTS> {
     pub fn new(cfg: RigConfig) -> Self {
         RigSession {
             decoder: Decoder::new(),
@@ -327,7 +329,7 @@ impl RigSession {
     /// Whether a block of `n` samples would fit in the output queue now.
     pub fn has_room_for_block(&self, n: usize) -> bool {
         let raw = 23 + 2 * n.min(crate::codec::MAX_BLOCK_SAMPLES);
-        EVENT_RING - self.s.events.len >= cobs::max_encoding_length(raw) + 1 + 2
+        EVENTS - self.s.events.len >= cobs::max_encoding_length(raw) + 1 + 2
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) wants to run next: the
@@ -394,7 +396,7 @@ impl RigSession {
     }
 }
 
-impl State {
+impl<const EVENTS: usize> State<EVENTS> {
     fn greeted(&self) -> bool {
         self.greeted && !self.restarted
     }

@@ -586,7 +586,7 @@ fn a_quiet_rig_sends_a_heartbeat_each_second_and_a_dead_one_is_reported_silent()
     );
     assert_eq!(host.poll_timeout(), None, "reported once");
     // A rig that was never greeted keeps quiet.
-    let fresh = RigSession::default();
+    let fresh: RigSession = RigSession::default();
     assert_eq!(fresh.poll_timeout(), None);
     let _ = &mut hw;
 }

@@ -156,6 +156,8 @@ struct Hardware<'m> {
     /// Streamers stopped while the session was locked: joined after it is
     /// released (a streamer waits for that lock to send its last block).
     stopped: Vec<Streamer>,
+    /// Actuator firings scheduled, reported as Onsets once their time has come.
+    firing: Vec<(u8, RigTime)>,
 }
 
 impl Hardware<'_> {
@@ -170,6 +172,23 @@ impl Hardware<'_> {
         for s in self.stopped.drain(..) {
             let _ = s.thread.join();
         }
+    }
+
+    /// Report the firings whose time has passed (the simulated actuators
+    /// fire exactly on time).
+    fn report_fired(&mut self) {
+        let now = self.rig.now();
+        if !self.firing.iter().any(|f| f.1 <= now) {
+            return;
+        }
+        let mut s = lock(&self.session);
+        self.firing.retain(|&(sensor, at)| {
+            if at > now {
+                return true;
+            }
+            s.send_onset(sensor, at, now);
+            false
+        });
     }
 }
 
@@ -216,10 +235,20 @@ impl RigHandler for Hardware<'_> {
                     .play(id)
                     .map_err(|c| Refusal::fmt(c, format_args!("stimulus {id} cannot be played")))?;
                 let samples: Arc<[f32]> = pcm.iter().map(|&v| v as f32 / 32768.0).collect();
-                self.rig.play(samples, sample_rate, at)
+                self.rig.play(samples, sample_rate, at)?;
+                self.firing.push((sensor::SPEAKER, at));
+                Ok(())
             }
-            Command::FlashLed { at, duration_us } => self.rig.flash_led(at, duration_us as u64),
-            Command::PressButton { at, hold_us } => self.rig.press_button(at, hold_us as u64),
+            Command::FlashLed { at, duration_us } => {
+                self.rig.flash_led(at, duration_us as u64)?;
+                self.firing.push((sensor::LED, at));
+                Ok(())
+            }
+            Command::PressButton { at, hold_us } => {
+                self.rig.press_button(at, hold_us as u64)?;
+                self.firing.push((sensor::BUTTON, at));
+                Ok(())
+            }
             Command::SetLoopback { on } => {
                 self.rig.set_loopback(on);
                 Ok(())
@@ -318,6 +347,7 @@ fn serve(
         link: link.clone(),
         streamer: None,
         stopped: Vec::new(),
+        firing: Vec::new(),
     };
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
@@ -331,6 +361,7 @@ fn serve(
             hw.stop_stream();
             hw.join_stopped();
             hw.store.clear();
+            hw.firing.clear();
             if let Some(end) = frozen_until(&frozen, now) {
                 hw.rig.world.sleep_until(end);
             }
@@ -364,7 +395,9 @@ fn serve(
                         | std::io::ErrorKind::Interrupted
                 ) =>
             {
-                // Quiet: only the session's timers (the Heartbeat) may speak.
+                // Quiet: only firings and the session's timers (the
+                // Heartbeat) may speak.
+                hw.report_fired();
                 let t = hw.rig.now();
                 lock(&session).handle_timeout(t);
                 if !pump(&session, &link) {
@@ -380,6 +413,7 @@ fn serve(
         let arrived = hw.rig.arrive();
         lock(&session).handle_input(&buf[..n], arrived, &mut hw);
         hw.join_stopped();
+        hw.report_fired();
         if lock(&session).wants_transmit() {
             hw.rig.depart();
         }

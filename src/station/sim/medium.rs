@@ -111,8 +111,9 @@ pub struct Flash {
 pub struct Medium {
     /// Sounds reaching the DUT's microphone, each with the DUT's own send latency.
     pub to_dut: Vec<(Emission, f64)>,
-    /// Sounds from the DUT's speaker, reaching the rig's microphone.
-    pub from_dut: Vec<Emission>,
+    /// Sounds reaching the rig's microphone: the DUT's speaker, and the
+    /// rig's own speaker through its acoustic path.
+    pub at_rig_mic: Vec<Emission>,
     pub flashes: Vec<Flash>,
     /// The rig routes its microphone to its speaker with this delay, s.
     pub loopback: Option<f64>,
@@ -122,7 +123,7 @@ impl Medium {
     /// Forget what ended before `t`.
     pub fn prune(&mut self, t: f64) {
         self.to_dut.retain(|(e, lat)| e.t_end() + lat > t);
-        self.from_dut.retain(|e| e.t_end() > t);
+        self.at_rig_mic.retain(|e| e.t_end() > t);
         self.flashes.retain(|f| f.off > t);
     }
 }

@@ -322,6 +322,9 @@ impl Rig for PtyRig {
     fn recover(&mut self) -> StationResult<()> {
         self.host.recover()
     }
+    fn take_onsets(&mut self) -> Vec<crate::station::RigOnset> {
+        self.host.take_onsets()
+    }
 }
 
 fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {
@@ -521,8 +524,20 @@ impl World {
         });
     }
 
-    /// A sound from the rig's speaker.
+    /// A sound from the rig's speaker. The rig's own microphone hears it too,
+    /// through the rig's acoustic path (never looped back again).
     fn rig_speaker(&self, e: Emission) {
+        if self.halves != Halves::Dut {
+            let a = &self.sc.audio;
+            let own = Emission {
+                t_start: e.t_start + a.rig_acoustic_path_us * 1e-6,
+                gain: e.gain * db(a.rig_acoustic_gain_db),
+                ..e.clone()
+            };
+            let mut m = lock(&self.medium);
+            m.prune(self.now() - 2.0);
+            m.at_rig_mic.push(own);
+        }
         if self.halves == Halves::Rig {
             self.send_sound(Speaker::Rig, e);
         } else {
@@ -647,7 +662,7 @@ impl World {
                 t_start: e.t_start + d,
                 ..e.clone()
             });
-            m.from_dut.push(e);
+            m.at_rig_mic.push(e);
             looped
         };
         if let Some(l) = looped {
@@ -834,7 +849,7 @@ impl BlockSource for RigMic {
                     + (rig_first + j as f64 * us_per) * 1e-6
                         / (1.0 + w.sc.clocks.rig_drift_ppm * 1e-6);
                 let mut v = 0.0;
-                for e in &m.from_dut {
+                for e in &m.at_rig_mic {
                     v += e.value_at(t);
                 }
                 *slot = self.gain * v + self.noise * gaussian(&mut self.rng);

@@ -203,6 +203,12 @@ pub struct AudioSpec {
     pub rig_mic_gain_db: f64,
     /// Polarity of the DUT's capture path (+1 or -1).
     pub capture_polarity: i8,
+    /// The rig's own speaker-to-microphone path (electronics and air), µs:
+    /// what a station calibration measures (the rig reports its loopback
+    /// delay, not this).
+    pub rig_acoustic_path_us: f64,
+    /// Gain from the rig's speaker to its own microphone, dB.
+    pub rig_acoustic_gain_db: f64,
 }
 
 impl Default for AudioSpec {
@@ -213,6 +219,8 @@ impl Default for AudioSpec {
             rig_mic_noise_dbfs: -60.0,
             rig_mic_gain_db: -10.0,
             capture_polarity: 1,
+            rig_acoustic_path_us: 512.5,
+            rig_acoustic_gain_db: -20.0,
         }
     }
 }
