@@ -143,6 +143,17 @@ pub trait Rig: Send {
     }
 }
 
+/// Whether a read from a port that times out now and then merely found
+/// nothing to read (timed out, would block, interrupted): read again.
+pub fn is_quiet(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::Interrupted
+    )
+}
+
 /// The rig time `sensor` actually fired for a command scheduled at `at`:
 /// the first reported firing from `at` to `at` + 5 ms, else `at` itself.
 pub fn fired_at(onsets: &[RigOnset], sensor: u8, at: RigTime) -> RigTime {

@@ -392,16 +392,7 @@ fn reader_loop(
                 return;
             }
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                continue
-            }
+            Err(e) if crate::station::is_quiet(&e) => continue,
             Err(e) => {
                 let _ = tx.send(Incoming::Gone(format!("read failed: {e}")));
                 return;

@@ -387,14 +387,7 @@ fn serve(
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if crate::station::is_quiet(&e) => {
                 // Quiet: only firings and the session's timers (the
                 // Heartbeat) may speak.
                 hw.report_fired();

@@ -2,8 +2,16 @@
 //!
 //! Owns the two clocks every latency is expressed in: host time (the host's
 //! CLOCK_MONOTONIC, in nanoseconds since the station's epoch) and rig time (the
-//! rig's own microsecond counter). It does not convert between them; that is
-//! the clock synchronisation's job (`station::sync`).
+//! rig's own microsecond counter); and the station's [`Clock`] that says
+//! what "now" is and how to wait: real time, or virtual time that jumps to
+//! the next event ([`clock`], with its waiting primitives in [`wait`]). It
+//! does not convert between host and rig time; that is the clock
+//! synchronisation's job (`station::sync`).
+
+pub mod clock;
+pub mod wait;
+
+pub use clock::Clock;
 
 /// Host monotonic time in nanoseconds since the station epoch, and the
 /// rig's free-running microsecond counter: the protocol's own types (the
