@@ -294,6 +294,11 @@ struct RunArgs {
     /// The report directory (default reports/<UTC time>-<profile>-<device>/). It must be new or empty.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Run the in-process simulated station in real time (its rig behind a
+    /// pseudo-terminal), to watch it; by default it runs in virtual time,
+    /// which jumps to the next event. Real devices always run in real time.
+    #[arg(long)]
+    realtime: bool,
 }
 
 #[derive(Subcommand)]
@@ -678,6 +683,7 @@ fn cmd_run(a: RunArgs) -> crate::Result<ExitStatus> {
         reports_root: PathBuf::from("reports"),
         progress: std::io::stderr().is_terminal(),
         signing,
+        realtime: a.realtime,
     })?;
     print!("{}", crate::report::verdict_table(&summary.report));
     println!("REPORT: {}", summary.dir.display());

@@ -654,7 +654,7 @@ pub fn rig(
     }
     let port = crate::station::parse_rig(spec)?.resolve(&usb_dut::sysfs_root(), spec)?;
     let clock = HostClock::new();
-    let mut rig = crate::station::serial_rig::open_port(&port, clock)?;
+    let mut rig = crate::station::serial_rig::open_port(&port, clock.into())?;
     let info = rig.info();
     let mut sync = ClockSync::new();
     let start = clock.now();
@@ -671,7 +671,7 @@ pub fn rig(
     let est = sync.estimate();
     let path = match acoustic {
         Some((shots, rate)) => Some(
-            crate::measure::rig_path::acoustic_path(&mut *rig, clock, rate, shots, 0.25, 7)
+            crate::measure::rig_path::acoustic_path(&mut *rig, &clock.into(), rate, shots, 0.25, 7)
                 .map_err(|e| Error::Device(format!("rig on {port}: acoustic path: {e}")))?,
         ),
         None => None,

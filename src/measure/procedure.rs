@@ -455,8 +455,8 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
     let n = shots_of(step);
     let total_s = LEAD_IN_S + n as f64 * interval + 0.2;
     let mut capture = Capture::new(rate, (total_s * rate as f64) as usize + 4096);
-    let mut acq =
-        Acquisition::start(source, 2048).map_err(|e| format!("cannot start acquisition: {e}"))?;
+    let mut acq = Acquisition::start_on(&ctx.station.clock, source, 2048)
+        .map_err(|e| format!("cannot start acquisition: {e}"))?;
     if loopback_s > 0.0 {
         ctx.station
             .rig
@@ -550,7 +550,7 @@ fn audio_latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), 
             && !ctx.cancelled()
             && acq.error().is_none()
         {
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            ctx.station.clock.sleep(std::time::Duration::from_millis(5));
             acq.drain_into(&mut capture);
         }
         if capture.end_time_ns().is_none_or(|t| t < needed_ns) {

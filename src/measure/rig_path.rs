@@ -20,7 +20,7 @@ use crate::profile::StimulusKind;
 use crate::sampling::{Acquisition, Capture};
 use crate::station::sync::ClockSync;
 use crate::station::{fired_at, Rig, StationError};
-use crate::time::{HostClock, HostTime, RigTime};
+use crate::time::{Clock, HostTime, RigTime};
 
 /// Length of each burst, s.
 const BURST_S: f64 = 0.05;
@@ -63,7 +63,7 @@ pub struct AcousticPath {
 /// each in its microphone at `rate`.
 pub fn acoustic_path(
     rig: &mut dyn Rig,
-    clock: HostClock,
+    clock: &Clock,
     rate: u32,
     shots: u32,
     interval_s: f64,
@@ -83,14 +83,14 @@ pub fn acoustic_path(
     let source = rig.mic_stream(rate)?;
     let total_s = 0.3 + shots as f64 * interval_s + 0.5;
     let mut capture = Capture::new(rate, (total_s * rate as f64) as usize + 4096);
-    let mut acq = Acquisition::start(source, 2048)
+    let mut acq = Acquisition::start_on(clock, source, 2048)
         .map_err(|e| fail(format!("cannot start acquisition: {e}")))?;
     let t0 = clock.now().plus_secs(0.3);
     let mut emitted: Vec<Result<RigTime, String>> = Vec::with_capacity(shots as usize);
     let wait_until = |t: HostTime, acq: &mut Acquisition, capture: &mut Capture| {
         while clock.now() < t {
             acq.drain_into(capture);
-            std::thread::sleep(std::time::Duration::from_millis(2));
+            clock.sleep(std::time::Duration::from_millis(2));
         }
     };
     for k in 0..shots {
@@ -119,7 +119,7 @@ pub fn acoustic_path(
         && acq.error().is_none()
     {
         acq.drain_into(&mut capture);
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        clock.sleep(std::time::Duration::from_millis(5));
     }
     let (stats, err) = acq.stop(&mut capture);
     let _ = rig.stop_streams();

@@ -38,6 +38,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// The key that signs the report and the trust documents its marking rests on.
     pub signing: crate::trust::Signing,
+    /// Run a simulated station in real time rather than virtual time.
+    pub realtime: bool,
 }
 
 /// The result of a run: the report and where it was written.
@@ -72,6 +74,7 @@ pub fn execute(opts: RunOptions) -> Result<RunSummary> {
         opts.rig.as_deref(),
         opts.scenario.as_deref(),
         opts.profile.device_class,
+        opts.realtime,
     )?;
     // Whole microseconds: the time report.json states is the time the
     // marking was decided at, so `certlab verify` recomputes it exactly.
@@ -441,6 +444,9 @@ where
         let step = step.clone();
         let bar = bar.clone();
         tokio::task::spawn_blocking(move || {
+            // This thread drives the station: virtual time waits for it.
+            let clock = station.clock.clone();
+            let _p = clock.participate();
             let progress = move |n: u64| bar.set_position(n);
             let mut ctx = Ctx {
                 station: &mut station,

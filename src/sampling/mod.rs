@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::time::Clock;
+
 pub use capture::{Capture, TimeMap};
 
 /// Samples per block.
@@ -104,6 +106,7 @@ pub struct Acquisition {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     sample_rate: u32,
+    clock: Clock,
 }
 
 /// Totals of an acquisition, for the record.
@@ -115,8 +118,19 @@ pub struct AcquisitionStats {
 }
 
 impl Acquisition {
-    /// Start reading `source` on a new thread into a ring of `capacity` blocks.
-    pub fn start(mut source: Box<dyn BlockSource>, capacity: usize) -> std::io::Result<Self> {
+    /// Start reading `source` on a new thread into a ring of `capacity`
+    /// blocks, in real time.
+    pub fn start(source: Box<dyn BlockSource>, capacity: usize) -> std::io::Result<Self> {
+        Self::start_on(&Clock::default(), source, capacity)
+    }
+
+    /// As [`start`](Self::start), the thread taking part in `clock` (a
+    /// virtual clock waits for it; its idle source is polled on the clock).
+    pub fn start_on(
+        clock: &Clock,
+        mut source: Box<dyn BlockSource>,
+        capacity: usize,
+    ) -> std::io::Result<Self> {
         let (mut producer, consumer) = rtrb::RingBuffer::<Block>::new(capacity.max(2));
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
@@ -126,24 +140,24 @@ impl Acquisition {
         });
         let sample_rate = source.sample_rate();
         let sh = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("certlab-acquisition".into())
-            .spawn(move || {
-                let mut block = Block::EMPTY;
-                let result = acquisition_loop(source.as_mut(), &mut producer, &sh, &mut block);
-                if let Err(e) = result {
-                    // The loop has ended; recording the error may allocate.
-                    if let Ok(mut slot) = sh.error.lock() {
-                        *slot = Some(e);
-                    }
+        let idle = clock.clone();
+        let thread = clock.spawn("certlab-acquisition", move || {
+            let mut block = Block::EMPTY;
+            let result = acquisition_loop(source.as_mut(), &mut producer, &sh, &mut block, &idle);
+            if let Err(e) = result {
+                // The loop has ended; recording the error may allocate.
+                if let Ok(mut slot) = sh.error.lock() {
+                    *slot = Some(e);
                 }
-                sh.finished.store(true, Ordering::Release);
-            })?;
+            }
+            sh.finished.store(true, Ordering::Release);
+        })?;
         Ok(Acquisition {
             consumer,
             shared,
             thread: Some(thread),
             sample_rate,
+            clock: clock.clone(),
         })
     }
 
@@ -192,7 +206,7 @@ impl Acquisition {
     pub fn stop(mut self, capture: &mut Capture) -> (AcquisitionStats, Option<SourceError>) {
         self.shared.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let _ = self.clock.blocking(|| t.join());
         }
         self.drain_into(capture);
         let err = self.shared.error.lock().ok().and_then(|e| e.clone());
@@ -204,7 +218,7 @@ impl Drop for Acquisition {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let _ = self.clock.blocking(|| t.join());
         }
     }
 }
@@ -216,11 +230,15 @@ fn acquisition_loop(
     producer: &mut rtrb::Producer<Block>,
     shared: &Shared,
     block: &mut Block,
+    clock: &Clock,
 ) -> Result<(), SourceError> {
     let c = &shared.counters;
+    let virtual_time = clock.is_virtual();
     while !shared.stop.load(Ordering::Acquire) {
         match source.read_block(block)? {
             Read::End => return Ok(()),
+            // In virtual time a source with nothing yet must let time pass.
+            Read::Idle if virtual_time => clock.sleep(std::time::Duration::from_micros(100)),
             Read::Idle => std::thread::yield_now(),
             Read::Block => {
                 if block.corrupt {

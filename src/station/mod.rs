@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::profile::DeviceClass;
 use crate::sampling::BlockSource;
-use crate::time::{HostClock, HostTime, RigTime};
+use crate::time::{Clock, HostTime, RigTime};
 use crate::usb::descriptors::AudioDirection;
 use crate::usb::sysfs::UsbDevice;
 use crate::{Error, Result};
@@ -343,7 +343,9 @@ pub struct Dut {
 
 /// A station ready to run: the clock, the rig and the DUT.
 pub struct Station {
-    pub clock: HostClock,
+    /// Real time for real stations and `--realtime`; virtual time for the
+    /// in-process simulated station.
+    pub clock: Clock,
     pub identity: DeviceIdentity,
     pub rig: Box<dyn Rig>,
     pub dut: Dut,
@@ -421,12 +423,14 @@ impl DeviceSpec {
 
 /// Open the station for a device spec. `scenario` picks a simulated
 /// scenario file; `class` is the profile's device class (a real device is
-/// recorded as one).
+/// recorded as one). A simulated device with the in-process simulated rig
+/// runs in virtual time unless `realtime`; everything else runs in real time.
 pub fn open(
     spec_text: &str,
     rig: Option<&str>,
     scenario: Option<&std::path::Path>,
     class: DeviceClass,
+    realtime: bool,
 ) -> Result<Station> {
     let spec = DeviceSpec::parse(spec_text)?;
     let rig_port = match rig {
@@ -440,7 +444,7 @@ pub fn open(
                 Some(p) => Some(p.resolve(&root, rig.unwrap_or_default())?),
                 None => None,
             };
-            sim::open(class, spec_text, scenario, port.as_deref())
+            sim::open(class, spec_text, scenario, port.as_deref(), realtime)
         }
         DeviceSpec::Usb { vid, pid, serial } => {
             if scenario.is_some() {

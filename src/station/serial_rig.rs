@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -24,7 +23,8 @@ use rig_protocol::{
 
 use super::{LinkStats, Rig, RigInfo, RigOnset, StationError, StationResult, SyncExchange};
 use crate::sampling::{Block, BlockSource, Read as BlockRead, SourceError, BLOCK_LEN};
-use crate::time::{HostClock, RigTime};
+use crate::time::wait::{self, Receiver, RecvTimeoutError};
+use crate::time::{Clock, RigTime};
 
 /// Sample blocks the reader can hold for the microphone stream.
 const MIC_RING: usize = 1024;
@@ -34,7 +34,7 @@ const MAX_WAIT: Duration = Duration::from_millis(250);
 /// Open the rig on the serial port at `path` (a USB CDC-ACM port such as
 /// /dev/ttyACM0, or the pseudo-terminal a `certlab sim rig` prints) and shake
 /// hands with it.
-pub fn open_port(path: &str, clock: HostClock) -> crate::Result<Box<dyn Rig>> {
+pub fn open_port(path: &str, clock: Clock) -> crate::Result<Box<dyn Rig>> {
     use crate::Error;
     use serialport::SerialPort;
     if !std::path::Path::new(path).exists() {
@@ -82,7 +82,7 @@ const MAX_ONSETS: usize = 4096;
 pub struct SerialRig {
     name: String,
     writer: Box<dyn Write + Send>,
-    clock: HostClock,
+    clock: Clock,
     shared: Arc<Shared>,
     incoming: Receiver<Incoming>,
     reader: Option<JoinHandle<()>>,
@@ -142,8 +142,9 @@ impl SerialRig {
         name: &str,
         reader: Box<dyn Read + Send>,
         writer: Box<dyn Write + Send>,
-        clock: HostClock,
+        clock: Clock,
     ) -> StationResult<SerialRig> {
+        let _p = clock.participate();
         let shared = Arc::new(Shared {
             session: Mutex::new(HostSession::default()),
             mic: Mutex::new(None),
@@ -152,11 +153,11 @@ impl SerialRig {
             restarted: AtomicBool::new(false),
             onsets: Mutex::new(std::collections::VecDeque::new()),
         });
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = wait::channel(&clock);
         let sh = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("certlab-rig-reader".into())
-            .spawn(move || reader_loop(reader, sh, tx, clock))
+        let c = clock.clone();
+        let thread = clock
+            .spawn("certlab-rig-reader", move || reader_loop(reader, sh, tx, c))
             .map_err(|e| StationError::Rig(format!("cannot start the rig reader: {e}")))?;
         let mut rig = SerialRig {
             name: name.to_string(),
@@ -242,6 +243,7 @@ impl SerialRig {
         handshake: bool,
         mut want: impl FnMut(&HostEvent) -> Option<R>,
     ) -> StationResult<R> {
+        let _p = self.clock.participate();
         loop {
             self.flush()?;
             if !handshake && self.shared.restarted.load(Ordering::Relaxed) {
@@ -380,8 +382,8 @@ fn route(sh: &Shared, ev: HostEvent) -> Option<HostEvent> {
 fn reader_loop(
     mut port: Box<dyn Read + Send>,
     sh: Arc<Shared>,
-    tx: mpsc::Sender<Incoming>,
-    clock: HostClock,
+    tx: wait::Sender<Incoming>,
+    clock: Clock,
 ) {
     let mut buf = [0u8; 4096];
     let mut out: Vec<HostEvent> = Vec::with_capacity(64);
@@ -422,7 +424,7 @@ impl Drop for SerialRig {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.reader.take() {
-            let _ = t.join();
+            let _ = self.clock.blocking(|| t.join());
         }
     }
 }
@@ -547,6 +549,7 @@ impl Rig for SerialRig {
             rate: sample_rate,
             shared: self.shared.clone(),
             name: self.name.clone(),
+            clock: self.clock.clone(),
         }))
     }
 }
@@ -557,6 +560,7 @@ struct MicStream {
     rate: u32,
     shared: Arc<Shared>,
     name: String,
+    clock: Clock,
 }
 
 impl BlockSource for MicStream {
@@ -573,7 +577,7 @@ impl BlockSource for MicStream {
                 )))
             }
             Err(_) => {
-                std::thread::sleep(Duration::from_micros(500));
+                self.clock.sleep(Duration::from_micros(500));
                 Ok(BlockRead::Idle)
             }
         }

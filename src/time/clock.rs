@@ -16,7 +16,6 @@
 //! blocking on something else goes through [`Clock::blocking`].
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
@@ -74,13 +73,42 @@ pub struct VirtualClock {
     sched: Mutex<Sched>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Sched {
     /// Taking-part threads not waiting on this clock.
     running: usize,
-    /// Waiting threads by (deadline, arrival).
-    parked: BTreeMap<(i64, u64), Arc<Parker>>,
+    /// Waiting threads: (deadline, arrival) and parker. A handful of
+    /// threads take part, so a scan beats a tree, and the room reserved up
+    /// front means waiting allocates nothing (the acquisition thread waits
+    /// here in virtual time).
+    parked: Vec<((i64, u64), Arc<Parker>)>,
     seq: u64,
+}
+
+impl Default for Sched {
+    fn default() -> Self {
+        Sched {
+            running: 0,
+            parked: Vec::with_capacity(64),
+            seq: 0,
+        }
+    }
+}
+
+impl Sched {
+    /// The earliest waiting entry's index.
+    fn first(&self) -> Option<usize> {
+        (0..self.parked.len()).min_by_key(|&i| self.parked[i].0)
+    }
+    fn remove(&mut self, key: (i64, u64)) -> bool {
+        match self.parked.iter().position(|e| e.0 == key) {
+            Some(i) => {
+                self.parked.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 impl VirtualClock {
@@ -92,19 +120,18 @@ impl VirtualClock {
     /// every thread whose deadline it is.
     fn advance(&self, s: &mut Sched) {
         while s.running == 0 {
-            let Some((&(deadline, _), _)) = s.parked.first_key_value() else {
+            let Some(i) = s.first() else {
                 return;
             };
+            let deadline = s.parked[i].0 .0;
             if deadline == i64::MAX {
                 return;
             }
             let now = self.now.load(Ordering::Acquire).max(deadline);
             self.now.store(now, Ordering::Release);
-            while let Some(e) = s.parked.first_entry() {
-                if e.key().0 > now {
-                    break;
-                }
-                let p = e.remove();
+            // Wake every thread whose deadline this is, earliest arrival first.
+            while let Some(i) = s.first().filter(|&i| s.parked[i].0 .0 <= now) {
+                let (_, p) = s.parked.swap_remove(i);
                 let mut st = lock(&p.state);
                 st.key = None;
                 st.woken = true;
@@ -141,7 +168,7 @@ impl VirtualClock {
             let key = (deadline.0, s.seq);
             st.key = Some(key);
             st.woken = false;
-            s.parked.insert(key, p.clone());
+            s.parked.push((key, p.clone()));
         }
         s.running = s.running.saturating_sub(1);
         self.advance(&mut s);
@@ -163,7 +190,7 @@ impl VirtualClock {
         let mut st = lock(&p.state);
         st.permit = true;
         if let Some(key) = st.key.take() {
-            s.parked.remove(&key);
+            s.remove(key);
             st.woken = true;
             p.cv.notify_one();
             s.running += 1;
@@ -356,21 +383,10 @@ impl Clock {
         match self {
             Clock::Virtual(vc) if self.taking_part().is_some() => vc.park_until(deadline),
             Clock::Virtual(vc) => {
-                // A thread that does not take part waits in real time for
-                // virtual time to pass (a diagnostic, never a station path).
-                let p = current_parker();
-                loop {
-                    {
-                        let mut st = lock(&p.state);
-                        if std::mem::take(&mut st.permit) {
-                            return Woke::Unparked;
-                        }
-                    }
-                    if vc.now() >= deadline {
-                        return Woke::Deadline;
-                    }
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+                // A thread that does not take part joins for the wait: time
+                // may move on while it runs before and after, not during.
+                let _p = self.participate();
+                vc.park_until(deadline)
             }
             Clock::Real(c) => {
                 let p = current_parker();

@@ -204,10 +204,10 @@ pub fn open_usb(
         })
     };
     let watch = SysfsWatch::new(root, &dev);
-    let rig = super::serial_rig::open_port(rig_port, clock)?;
+    let rig = super::serial_rig::open_port(rig_port, clock.into())?;
     tracing::info!(?nodes, rig = rig_port, "opened a USB DUT");
     Ok(Station {
-        clock,
+        clock: clock.into(),
         identity,
         rig,
         dut: Dut {

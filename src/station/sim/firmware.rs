@@ -27,6 +27,7 @@ use super::{RigMic, SimRig};
 use crate::sampling::{Block, BlockSource, Read as BlockRead};
 use crate::station::serial_rig::f32_to_i16;
 use crate::station::RigInfo;
+use crate::time::Clock;
 
 /// Stimulus memory of the simulated rig, samples (21 s at 48 kHz).
 const STIMULUS_CAPACITY: usize = 1 << 20;
@@ -38,7 +39,7 @@ struct Link {
     rng: rand::rngs::StdRng,
     /// True-time windows in which the firmware is frozen (stalls, reboots).
     frozen: Arc<Vec<(f64, f64)>>,
-    clock: crate::time::HostClock,
+    clock: Clock,
 }
 
 /// The end of the frozen window `now` falls in, if any.
@@ -50,14 +51,10 @@ fn frozen_until(frozen: &[(f64, f64)], now: f64) -> Option<f64> {
 }
 
 impl Link {
-    /// Write `bytes`, after a burst of noise now and then; a frozen firmware
-    /// sends nothing until it thaws. `false` once the port is gone.
+    /// Write `bytes`, after a burst of noise now and then. `false` once the
+    /// port is gone.
     fn write(&mut self, bytes: &[u8]) -> bool {
         use rand::Rng;
-        while let Some(end) = frozen_until(&self.frozen, self.clock.now().as_secs_f64()) {
-            self.clock
-                .sleep_until(crate::time::HostTime::from_secs_f64(end));
-        }
         if let Some((p, max)) = self.garbage {
             if self.rng.random_bool(p) {
                 let n = self.rng.random_range(1..=max.max(1));
@@ -80,7 +77,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Move everything the session has to send onto the link, in order (the
 /// link's lock is held throughout, so two senders never interleave frames).
+/// A frozen firmware sends nothing until it thaws (waited for before the
+/// lock is taken: nobody waits on the clock holding it).
 fn pump(session: &Mutex<RigSession>, link: &Mutex<Link>) -> bool {
+    let (frozen, clock) = {
+        let l = lock(link);
+        (l.frozen.clone(), l.clock.clone())
+    };
+    while let Some(end) = frozen_until(&frozen, clock.now().as_secs_f64()) {
+        clock.sleep_until(crate::time::HostTime::from_secs_f64(end));
+    }
     let mut l = lock(link);
     let mut buf = [0u8; 4096];
     loop {
@@ -98,13 +104,14 @@ fn pump(session: &Mutex<RigSession>, link: &Mutex<Link>) -> bool {
 pub struct Firmware {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    clock: Clock,
 }
 
 impl Drop for Firmware {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            let _ = self.clock.blocking(|| t.join());
         }
     }
 }
@@ -119,12 +126,12 @@ impl Firmware {
     ) -> std::io::Result<Firmware> {
         let stop = Arc::new(AtomicBool::new(false));
         let st = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("certlab-sim-rig".into())
-            .spawn(move || serve(reader, writer, rig, st))?;
+        let clock = rig.world.clock.clone();
+        let thread = clock.spawn("certlab-sim-rig", move || serve(reader, writer, rig, st))?;
         Ok(Firmware {
             stop,
             thread: Some(thread),
+            clock,
         })
     }
 
@@ -169,8 +176,9 @@ impl Hardware<'_> {
     }
 
     fn join_stopped(&mut self) {
+        let clock = self.rig.world.clock.clone();
         for s in self.stopped.drain(..) {
-            let _ = s.thread.join();
+            let _ = clock.blocking(|| s.thread.join());
         }
     }
 
@@ -261,9 +269,13 @@ impl RigHandler for Hardware<'_> {
                 let source = self.rig.mic_stream(sample_rate)?;
                 let st = Arc::new(AtomicBool::new(false));
                 let (sess, link, st2) = (self.session.clone(), self.link.clone(), st.clone());
-                let thread = std::thread::Builder::new()
-                    .name("certlab-sim-rig-mic".into())
-                    .spawn(move || stream_mic(source, sess, link, st2))
+                let thread = self
+                    .rig
+                    .world
+                    .clock
+                    .spawn("certlab-sim-rig-mic", move || {
+                        stream_mic(source, sess, link, st2)
+                    })
                     .map_err(|e| {
                         Refusal::fmt(
                             ErrorCode::Internal,
@@ -310,7 +322,7 @@ fn serve(
     let mut resets = resets.into_iter().peekable();
     let link = Arc::new(Mutex::new(Link {
         frozen: frozen.clone(),
-        clock: rig.world.clock,
+        clock: rig.world.clock.clone(),
         port,
         garbage: faults.iter().find_map(|f| match f {
             Fault::RigGarbage {

@@ -28,7 +28,7 @@ use super::{
 };
 use crate::profile::DeviceClass;
 use crate::sampling::{Block, BlockSource, Read, SourceError, BLOCK_LEN};
-use crate::time::{HostClock, HostTime, RigTime};
+use crate::time::{Clock, HostClock, HostTime, RigTime};
 use crate::{Error, Result};
 use rig_protocol::{ErrorCode, Refusal};
 
@@ -55,12 +55,14 @@ pub fn fixtures_dir() -> PathBuf {
 /// `certlab sim rig` serves on that serial port in another process: this
 /// process simulates only the DUT, and meets the rig's half of the physics
 /// through the [`ether`]. Otherwise both halves run here, the rig's firmware
-/// behind a pseudo-terminal.
+/// behind an in-memory serial link in virtual time, or (`realtime`) behind a
+/// pseudo-terminal in real time.
 pub fn open(
     class: DeviceClass,
     spec: &str,
     scenario: Option<&Path>,
     rig_port: Option<&str>,
+    realtime: bool,
 ) -> Result<Station> {
     let path = scenario
         .map(Path::to_path_buf)
@@ -74,13 +76,18 @@ pub fn open(
             class.name()
         )));
     }
-    let clock = HostClock::new();
+    // Another process's rig lives in real time, so this one must too.
+    let clock = if realtime || rig_port.is_some() {
+        Clock::Real(HostClock::new())
+    } else {
+        Clock::new_virtual()
+    };
     let halves = if rig_port.is_some() {
         Halves::Dut
     } else {
         Halves::Both
     };
-    let world = Arc::new(World::new(sc.clone(), clock, halves));
+    let world = Arc::new(World::new(sc.clone(), clock.clone(), halves));
     if let Some(port) = rig_port {
         let stream = ether::connect(port).map_err(Error::Device)?;
         attach_peer(&world, stream).map_err(|e| {
@@ -114,8 +121,9 @@ pub fn open(
         presence: None,
     };
     let rig = match rig_port {
-        Some(port) => crate::station::serial_rig::open_port(port, clock)?,
-        None => pty_rig(SimRig::new(world.clone()), clock)?,
+        Some(port) => crate::station::serial_rig::open_port(port, clock.clone())?,
+        None if clock.is_virtual() => pipe_rig(SimRig::new(world.clone()), clock.clone())?,
+        None => pty_rig(SimRig::new(world.clone()), clock.clone())?,
     };
     Ok(Station {
         clock,
@@ -164,7 +172,7 @@ pub fn serve_rig(
     use std::os::unix::net::UnixListener;
     use std::sync::atomic::Ordering;
     let (sc, _) = Scenario::load(scenario)?;
-    let clock = HostClock::new();
+    let clock = Clock::Real(HostClock::new());
     let world = Arc::new(World::new(sc, clock, Halves::Rig));
     let err = |e: &dyn std::fmt::Display| {
         Error::Harness(format!(
@@ -250,9 +258,31 @@ pub fn serve_rig(
     Ok(())
 }
 
+/// The simulated rig behind its firmware on an in-memory serial link in
+/// virtual time, reached through the same serial adapter as a real rig.
+fn pipe_rig(rig: SimRig, clock: Clock) -> Result<Box<dyn Rig>> {
+    let (host_end, rig_end) = crate::time::wait::pipe(&clock, Duration::from_millis(50));
+    let err = |e: &dyn std::fmt::Display| {
+        Error::Harness(format!("cannot start the simulated rig's firmware: {e}"))
+    };
+    let fw = firmware::Firmware::start(Box::new(rig_end.try_clone()), Box::new(rig_end), rig)
+        .map_err(|e| err(&e))?;
+    let host = crate::station::serial_rig::SerialRig::connect(
+        "simulated rig link",
+        Box::new(host_end.try_clone()),
+        Box::new(host_end),
+        clock,
+    )
+    .map_err(|e| Error::Device(format!("simulated rig: {e}")))?;
+    Ok(Box::new(LinkedRig {
+        host,
+        _firmware: fw,
+    }))
+}
+
 /// The simulated rig behind its firmware on a pseudo-terminal, reached through
 /// the same serial adapter as a real rig.
-fn pty_rig(rig: SimRig, clock: HostClock) -> Result<Box<dyn Rig>> {
+fn pty_rig(rig: SimRig, clock: Clock) -> Result<Box<dyn Rig>> {
     use serialport::SerialPort;
     let err = |e: &dyn std::fmt::Display| {
         Error::Harness(format!(
@@ -273,19 +303,20 @@ fn pty_rig(rig: SimRig, clock: HostClock) -> Result<Box<dyn Rig>> {
     let host =
         crate::station::serial_rig::SerialRig::connect(&path, Box::new(slave), Box::new(s2), clock)
             .map_err(|e| Error::Device(format!("simulated rig: {e}")))?;
-    Ok(Box::new(PtyRig {
+    Ok(Box::new(LinkedRig {
         host,
         _firmware: fw,
     }))
 }
 
-/// The host's serial rig with the simulated firmware it talks to.
-struct PtyRig {
+/// The host's serial rig with the simulated firmware it talks to (over a
+/// pseudo-terminal or an in-memory link).
+struct LinkedRig {
     host: crate::station::serial_rig::SerialRig,
     _firmware: firmware::Firmware,
 }
 
-impl Rig for PtyRig {
+impl Rig for LinkedRig {
     fn info(&self) -> RigInfo {
         self.host.info()
     }
@@ -388,7 +419,7 @@ pub enum Halves {
 /// State shared by every simulated part.
 struct World {
     sc: Scenario,
-    clock: HostClock,
+    clock: Clock,
     halves: Halves,
     /// True time of the rig's last reboot (a `rig-reset` fault).
     rig_boot: Mutex<Option<f64>>,
@@ -415,7 +446,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl World {
-    fn new(sc: Scenario, clock: HostClock, halves: Halves) -> Self {
+    fn new(sc: Scenario, clock: Clock, halves: Halves) -> Self {
         let disconnect_at = sc.faults.iter().find_map(|f| match f {
             Fault::Disconnect { at_s } => Some(*at_s),
             _ => None,
@@ -489,7 +520,11 @@ impl World {
     }
 
     fn sleep_until(&self, t: f64) {
-        self.clock.sleep_until(HostTime::from_secs_f64(t));
+        // Rounded up (and a nanosecond on): after the sleep, `now() >= t`
+        // holds in seconds too, or a loop that waits for `t` would spin in
+        // virtual time, which does not move by itself.
+        self.clock
+            .sleep_until(HostTime((t * 1e9).ceil() as i64 + 1));
     }
 
     fn monotonic_ns(&self, t: f64) -> i64 {
@@ -1195,7 +1230,8 @@ mod tests {
     /// samples is uploaded again.
     #[test]
     fn a_loaded_stimulus_is_played_without_another_upload() {
-        let mut st = open(DeviceClass::Speakerphone, "sim", None, None).unwrap();
+        let mut st = open(DeviceClass::Speakerphone, "sim", None, None, false).unwrap();
+        let _p = st.clock.participate();
         let rig = st.rig.as_mut();
         // 100 ms at 48 kHz: several StimulusData chunks.
         let a: Arc<[f32]> = (0..4800).map(|i| ((i % 97) as f32 / 97.0) - 0.5).collect();
