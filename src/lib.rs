@@ -24,6 +24,7 @@ pub mod profile;
 pub mod report;
 pub mod run;
 pub mod sampling;
+pub mod seeded;
 pub mod station;
 pub mod time;
 pub mod trust;

@@ -7,7 +7,7 @@
 use certlab::measure::delay::{drift_ppm, Correlator, DelayError};
 use certlab::measure::onset::{detect_onset, detect_onset_i16, Edge, OnsetConfig, OnsetError};
 use certlab::measure::stimulus::{Stimulus, StimulusKind};
-use rand::rngs::StdRng;
+use certlab::seeded::Rng as StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use realfft::RealFftPlanner;

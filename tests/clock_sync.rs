@@ -8,7 +8,7 @@ use certlab::station::sim::scenario::LinkSpec;
 use certlab::station::sync::ClockSync;
 use certlab::station::SyncExchange;
 use certlab::time::{HostTime, RigTime};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 struct Trial {
     widths_us: Vec<f64>,
@@ -21,7 +21,7 @@ struct Trial {
 /// top-up each second between, each request sent at a random phase of the
 /// bus schedule.
 fn trial(seed: u64) -> Trial {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = certlab::seeded::rng(seed);
     let link = LinkSpec::default();
     let ppm: f64 = rng.random_range(-100.0..100.0);
     let offset: f64 = rng.random_range(0.0..100_000.0);

@@ -206,8 +206,8 @@ impl Ctx<'_> {
     }
 
     fn exchanges(&mut self, n: usize) -> Result<(), StationError> {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed ^ self.sync.len() as u64);
+        use rand::Rng;
+        let mut rng = crate::seeded::rng(self.seed ^ self.sync.len() as u64);
         for _ in 0..n {
             let now = self.station.clock.now();
             self.station
@@ -405,8 +405,8 @@ fn as_fired(ctx: &mut Ctx, sensor: u8, shots: &mut [Result<RigTime, String>]) {
 /// so shots do not keep one phase against a frame or polling clock (which
 /// would hide or bias the sub-frame interpolation).
 fn schedule(t0: HostTime, interval: f64, n: u32, dither: f64, seed: u64) -> Vec<HostTime> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    use rand::Rng;
+    let mut rng = crate::seeded::rng(seed);
     (0..n)
         .map(|k| t0.plus_secs(k as f64 * interval + dither * rng.random::<f64>()))
         .collect()

@@ -22,8 +22,8 @@ use rig_protocol::{
     StimulusStore,
 };
 
+use super::rig::{RigMic, SimRig};
 use super::scenario::Fault;
-use super::{RigMic, SimRig};
 use crate::sampling::{Block, BlockSource, Read as BlockRead};
 use crate::station::serial_rig::f32_to_i16;
 use crate::station::RigInfo;
@@ -36,7 +36,7 @@ const STIMULUS_CAPACITY: usize = 1 << 20;
 struct Link {
     port: Box<dyn Write + Send>,
     garbage: Option<(f64, usize)>,
-    rng: rand::rngs::StdRng,
+    rng: crate::seeded::Rng,
     /// True-time windows in which the firmware is frozen (stalls, reboots).
     frozen: Arc<Vec<(f64, f64)>>,
     clock: Clock,
@@ -299,7 +299,6 @@ fn serve(
     rig: SimRig,
     stop: Arc<AtomicBool>,
 ) {
-    use rand::SeedableRng;
     let faults = rig.world.sc.faults.clone();
     let frozen: Arc<Vec<(f64, f64)>> = Arc::new(
         faults
@@ -331,7 +330,7 @@ fn serve(
             } => Some((*probability, *max_bytes)),
             _ => None,
         }),
-        rng: rand::rngs::StdRng::seed_from_u64(rig.world.sc.seed ^ 0x6a7b),
+        rng: crate::seeded::rng(rig.world.sc.seed ^ 0x6a7b),
     }));
     let config = RigConfig {
         version: faults
