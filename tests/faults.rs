@@ -100,6 +100,8 @@ fn ctrl_c_aborts_cleanly_and_keeps_partial_data() {
             "sim",
             "--vendor",
             "demo",
+            // An operator who watches and presses Ctrl-C 4 s in: real time.
+            "--realtime",
             "--out",
         ])
         .arg(&out)

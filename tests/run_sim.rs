@@ -113,10 +113,7 @@ fn check_class(class: &str) {
         let median = stats["median"].as_f64().unwrap();
         let u = s["median_uncertainty_ms"].as_f64().unwrap();
         assert!(u > 0.0 && u < 5.0, "{class}/{id}: uncertainty {u} ms");
-        assert!(
-            (median - want).abs() <= u,
-            "{class}/{id}: measured median {median:.3} ms, scenario median {want} ms, stated uncertainty ±{u:.3} ms"
-        );
+        assert_median_covers(&format!("{class}/{id}"), median, want, u);
         let rows = csv
             .lines()
             .filter(|l| l.starts_with(&format!("{id},")))
@@ -153,4 +150,44 @@ fn camera_profile_passes_on_the_simulated_camera() {
 #[test]
 fn room_system_profile_passes_on_the_simulated_room_system() {
     check_class("room-system");
+}
+
+/// The same scenario on both clocks: virtual time (the default) and real
+/// time over a pseudo-terminal (`--realtime`) measure the same medians, each
+/// within the other's stated uncertainty, and each report says its clock.
+#[test]
+fn virtual_and_real_time_measure_the_same_speakerphone() {
+    let (ov, dv) = run_sim("profiles/speakerphone.toml", "sim", None);
+    let (or, dr) = run_sim_with("profiles/speakerphone.toml", "sim", None, &["--realtime"]);
+    assert_eq!(code(&ov), 0, "{}", stderr(&ov));
+    assert_eq!(code(&or), 0, "{}", stderr(&or));
+    let v = read_json(&dv.path().join("report/report.json"));
+    let r = read_json(&dr.path().join("report/report.json"));
+    assert_eq!(v["station"]["clock"], "virtual");
+    assert_eq!(r["station"]["clock"], "real");
+    let mut compared = 0;
+    for (sv, sr) in v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(r["steps"].as_array().unwrap())
+    {
+        assert_eq!(sv["id"], sr["id"]);
+        let (Some(mv), Some(mr)) = (
+            sv["stats"]["median"].as_f64(),
+            sr["stats"]["median"].as_f64(),
+        ) else {
+            continue;
+        };
+        let uv = sv["median_uncertainty_ms"].as_f64().unwrap();
+        let ur = sr["median_uncertainty_ms"].as_f64().unwrap();
+        let both = (uv * uv + ur * ur).sqrt();
+        assert!(
+            (mv - mr).abs() <= both,
+            "{}: virtual {mv:.3} ± {uv:.3} ms, real time {mr:.3} ± {ur:.3} ms",
+            sv["id"]
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 4, "the speakerphone's four latency steps");
 }

@@ -110,6 +110,13 @@ pub struct StationRecord {
     /// The scenario of a simulated station.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scenario: Option<Scenario>,
+    /// "real" or "virtual" (the in-process simulated station's clock).
+    #[serde(default = "real_clock")]
+    pub clock: String,
+}
+
+fn real_clock() -> String {
+    "real".into()
 }
 
 /// Quality of the rig clock synchronisation over the run.

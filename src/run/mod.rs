@@ -69,12 +69,16 @@ impl WallClock {
 /// starts always ends with a report, whatever its outcome.
 pub fn execute(opts: RunOptions) -> Result<RunSummary> {
     validate_vendor(&opts.vendor)?;
+    // This thread drives the station between steps: virtual time stands
+    // still while it works, from before the station's first moment.
+    let clock = station::clock_for(&opts.device, opts.rig.as_deref(), opts.realtime)?;
+    let _driving = clock.participate();
     let station = station::open(
         &opts.device,
         opts.rig.as_deref(),
         opts.scenario.as_deref(),
         opts.profile.device_class,
-        opts.realtime,
+        clock,
     )?;
     // Whole microseconds: the time report.json states is the time the
     // marking was decided at, so `certlab verify` recomputes it exactly.
@@ -372,6 +376,12 @@ async fn run_steps(
                 path: p.to_string_lossy().into_owned(),
                 sha256: sha,
             }),
+            clock: if station.clock.is_virtual() {
+                "virtual"
+            } else {
+                "real"
+            }
+            .into(),
         },
         clock_sync: ClockSyncRecord {
             bound_us,
@@ -439,14 +449,17 @@ async fn attempt_step<C>(
 where
     C: std::future::Future<Output = std::io::Result<()>>,
 {
+    // The step's thread drives the station now, in this thread's place in
+    // the virtual clock's count (handed over and back, so no virtual time
+    // slips by in between); this one only waits for it.
+    let clock = station.clock.clone();
+    let baton = clock.pass_baton();
     let task = {
         let cancel = cancel.clone();
         let step = step.clone();
         let bar = bar.clone();
         tokio::task::spawn_blocking(move || {
-            // This thread drives the station: virtual time waits for it.
-            let clock = station.clock.clone();
-            let _p = clock.participate();
+            let driving = baton.take();
             let progress = move |n: u64| bar.set_position(n);
             let mut ctx = Ctx {
                 station: &mut station,
@@ -456,7 +469,7 @@ where
                 seed,
             };
             let m = procedure::run(&step, &mut ctx);
-            (station, sync, m)
+            (station, sync, m, driving.into_baton())
         })
     };
     tokio::pin!(task);
@@ -481,8 +494,9 @@ where
         }
     };
     bar.finish_and_clear();
-    let (station, sync, m) =
+    let (station, sync, m, baton) =
         joined.map_err(|e| Error::Harness(format!("step {} crashed: {e}", step.id)))?;
+    clock.take_back(baton);
     Ok((station, sync, m, ending))
 }
 

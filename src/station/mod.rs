@@ -421,16 +421,30 @@ impl DeviceSpec {
     }
 }
 
-/// Open the station for a device spec. `scenario` picks a simulated
-/// scenario file; `class` is the profile's device class (a real device is
-/// recorded as one). A simulated device with the in-process simulated rig
-/// runs in virtual time unless `realtime`; everything else runs in real time.
+/// The clock a station for these specs runs on: virtual time for a
+/// simulated device with the in-process simulated rig (unless `realtime`),
+/// real time for everything else (real devices, a rig in another process).
+/// The caller makes it before [`open`] and takes part in it, so that time
+/// stands still from the station's first moment until the caller waits.
+pub fn clock_for(spec_text: &str, rig: Option<&str>, realtime: bool) -> Result<Clock> {
+    let sim = matches!(DeviceSpec::parse(spec_text)?, DeviceSpec::Sim(_));
+    let own_rig = matches!(rig, None | Some("sim"));
+    Ok(if sim && own_rig && !realtime {
+        Clock::new_virtual()
+    } else {
+        Clock::Real(crate::time::HostClock::new())
+    })
+}
+
+/// Open the station for a device spec on `clock` (from [`clock_for`]).
+/// `scenario` picks a simulated scenario file; `class` is the profile's
+/// device class (a real device is recorded as one).
 pub fn open(
     spec_text: &str,
     rig: Option<&str>,
     scenario: Option<&std::path::Path>,
     class: DeviceClass,
-    realtime: bool,
+    clock: Clock,
 ) -> Result<Station> {
     let spec = DeviceSpec::parse(spec_text)?;
     let rig_port = match rig {
@@ -444,7 +458,7 @@ pub fn open(
                 Some(p) => Some(p.resolve(&root, rig.unwrap_or_default())?),
                 None => None,
             };
-            sim::open(class, spec_text, scenario, port.as_deref(), realtime)
+            sim::open(class, spec_text, scenario, port.as_deref(), clock)
         }
         DeviceSpec::Usb { vid, pid, serial } => {
             if scenario.is_some() {
@@ -460,7 +474,12 @@ pub fn open(
                 )));
             };
             let port = rig_port.resolve(&root, rig.unwrap_or_default())?;
-            host::open_usb(spec_text, class, dev, &root, &port)
+            let Some(host_clock) = clock.host() else {
+                return Err(Error::Harness(
+                    "a real device cannot run on a virtual clock".into(),
+                ));
+            };
+            host::open_usb(spec_text, class, dev, &root, &port, host_clock)
         }
         DeviceSpec::Serial(path) => {
             if scenario.is_some() {

@@ -249,6 +249,38 @@ impl Drop for Participation {
     }
 }
 
+/// One place in a virtual clock's count of running threads, not bound to a
+/// thread: passed from a thread that stops driving the station to the one
+/// that starts (and back), so that virtual time cannot slip forward in the
+/// hand-over. See [`Clock::pass_baton`].
+#[must_use]
+pub struct Baton {
+    clock: Option<Arc<VirtualClock>>,
+    depth: usize,
+}
+
+impl Baton {
+    /// Take part on this thread, in the baton's place.
+    pub fn take(self) -> Participation {
+        if let Some(vc) = &self.clock {
+            TAKING_PART.with(|t| *t.borrow_mut() = Some((Arc::downgrade(vc), 1)));
+        }
+        Participation { clock: self.clock }
+    }
+}
+
+impl Participation {
+    /// Stop taking part on this thread, keeping the place for another
+    /// thread (or this one, later) to take.
+    pub fn into_baton(mut self) -> Baton {
+        let clock = self.clock.take();
+        if clock.is_some() {
+            TAKING_PART.with(|t| *t.borrow_mut() = None);
+        }
+        Baton { clock, depth: 1 }
+    }
+}
+
 impl Clock {
     /// A new virtual clock at time 0.
     pub fn new_virtual() -> Clock {
@@ -361,6 +393,36 @@ impl Clock {
             }
         }
         r
+    }
+
+    /// This thread stops taking part and hands its place in the count to
+    /// whoever [`take`](Baton::take)s the baton; [`take_back`](Self::take_back)
+    /// returns it. Time stands still throughout the hand-over.
+    pub fn pass_baton(&self) -> Baton {
+        match self.taking_part().cloned() {
+            Some(vc) => {
+                let depth = TAKING_PART
+                    .with(|t| t.borrow_mut().take().map(|(_, n)| n))
+                    .unwrap_or(1);
+                Baton {
+                    clock: Some(vc),
+                    depth,
+                }
+            }
+            None => Baton {
+                clock: None,
+                depth: 0,
+            },
+        }
+    }
+
+    /// This thread takes part again, in the place `baton` holds (from
+    /// [`pass_baton`](Self::pass_baton), and back from the thread it went to).
+    pub fn take_back(&self, baton: Baton) {
+        if let Some(vc) = baton.clock {
+            let depth = baton.depth.max(1);
+            TAKING_PART.with(|t| *t.borrow_mut() = Some((Arc::downgrade(&vc), depth)));
+        }
     }
 
     /// Run `f`, which blocks on something other than this clock (joining a
@@ -498,6 +560,42 @@ mod tests {
         assert_eq!(clock.park_until(HostTime(5)), Woke::Unparked);
         assert_eq!(clock.park_until(HostTime(5)), Woke::Deadline);
         assert_eq!(clock.now(), HostTime(5));
+    }
+
+    #[test]
+    fn a_baton_hands_the_driving_over_without_letting_time_slip() {
+        let clock = Clock::new_virtual();
+        let _me = clock.participate();
+        // A background thread that would let time race by 50 ms a wait.
+        let (c, stop) = (
+            clock.clone(),
+            Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        );
+        let st = stop.clone();
+        let bg = clock
+            .spawn("idle", move || {
+                while !st.load(Ordering::Relaxed) {
+                    c.sleep(Duration::from_millis(50));
+                }
+            })
+            .unwrap();
+        let t0 = clock.now();
+        let baton = clock.pass_baton();
+        let c = clock.clone();
+        let worker = std::thread::spawn(move || {
+            let p = baton.take();
+            // Real time passes on both sides of the hand-over; virtual time must not.
+            std::thread::sleep(Duration::from_millis(20));
+            let now = c.now();
+            (now, p.into_baton())
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        let (seen, back) = worker.join().unwrap();
+        clock.take_back(back);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!((seen, clock.now()), (t0, t0));
+        stop.store(true, Ordering::Relaxed);
+        clock.blocking(|| bg.join().unwrap());
     }
 
     #[test]

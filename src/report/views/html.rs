@@ -280,6 +280,13 @@ fn summary(p: &mut Page, r: &Report) {
         fact_mono(p, "Scenario", &s.path);
         fact_mono(p, "Scenario SHA-256", &s.sha256);
     }
+    if r.station.clock == "virtual" {
+        fact(
+            p,
+            "Station clock",
+            "virtual (simulated station: time jumps to the next event; times are the station's)",
+        );
+    }
     fact(
         p,
         "Clock sync",

@@ -168,8 +168,8 @@ pub fn open_usb(
     dev: UsbDevice,
     root: &Path,
     rig_port: &str,
+    clock: HostClock,
 ) -> Result<Station> {
-    let clock = HostClock::new();
     let nodes = sysfs::device_nodes(root, &dev.name)
         .map_err(|e| Error::Device(format!("--device {spec}: {e}")))?;
     let dev = Arc::new(dev);

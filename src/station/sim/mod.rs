@@ -61,15 +61,16 @@ pub fn fixtures_dir() -> PathBuf {
 /// Open a simulated station of `class`. With `rig_port`, the rig is the one a
 /// `certlab sim rig` serves on that serial port in another process: this
 /// process simulates only the DUT, and meets the rig's half of the physics
-/// through the [`ether`]. Otherwise both halves run here, the rig's firmware
-/// behind an in-memory serial link in virtual time, or (`realtime`) behind a
-/// pseudo-terminal in real time.
+/// through the [`ether`] (on a real `clock`: the other process lives in real
+/// time). Otherwise both halves run here, the rig's firmware behind an
+/// in-memory serial link on a virtual `clock`, or behind a pseudo-terminal
+/// on a real one.
 pub fn open(
     class: DeviceClass,
     spec: &str,
     scenario: Option<&Path>,
     rig_port: Option<&str>,
-    realtime: bool,
+    clock: Clock,
 ) -> Result<Station> {
     let path = scenario
         .map(Path::to_path_buf)
@@ -83,12 +84,12 @@ pub fn open(
             class.name()
         )));
     }
-    // Another process's rig lives in real time, so this one must too.
-    let clock = if realtime || rig_port.is_some() {
-        Clock::Real(HostClock::new())
-    } else {
-        Clock::new_virtual()
-    };
+    if rig_port.is_some() && clock.is_virtual() {
+        return Err(Error::Harness(
+            "a rig in another process lives in real time: this station cannot run on a virtual clock"
+                .into(),
+        ));
+    }
     let halves = if rig_port.is_some() {
         Halves::Dut
     } else {
@@ -322,8 +323,9 @@ mod tests {
     /// samples is uploaded again.
     #[test]
     fn a_loaded_stimulus_is_played_without_another_upload() {
-        let mut st = open(DeviceClass::Speakerphone, "sim", None, None, false).unwrap();
-        let _p = st.clock.participate();
+        let clock = Clock::new_virtual();
+        let _p = clock.participate();
+        let mut st = open(DeviceClass::Speakerphone, "sim", None, None, clock).unwrap();
         let rig = st.rig.as_mut();
         // 100 ms at 48 kHz: several StimulusData chunks.
         let a: Arc<[f32]> = (0..4800).map(|i| ((i % 97) as f32 / 97.0) - 0.5).collect();
