@@ -73,6 +73,9 @@ struct Shared {
     restarted: AtomicBool,
     /// Onsets and firings reported, not yet taken.
     onsets: Mutex<std::collections::VecDeque<RigOnset>>,
+    /// Given when microphone blocks arrive, so the stream's reader waits
+    /// instead of polling.
+    mic_ready: wait::Notify,
 }
 
 /// Onsets kept for `take_onsets` (older ones are dropped).
@@ -152,6 +155,7 @@ impl SerialRig {
             stop: AtomicBool::new(false),
             restarted: AtomicBool::new(false),
             onsets: Mutex::new(std::collections::VecDeque::new()),
+            mic_ready: wait::Notify::new(&clock),
         });
         let (tx, rx) = wait::channel(&clock);
         let sh = shared.clone();
@@ -358,6 +362,7 @@ fn route(sh: &Shared, ev: HostEvent) -> Option<HostEvent> {
                         sh.mic_overruns.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                sh.mic_ready.notify();
             }
             None
         }
@@ -549,7 +554,6 @@ impl Rig for SerialRig {
             rate: sample_rate,
             shared: self.shared.clone(),
             name: self.name.clone(),
-            clock: self.clock.clone(),
         }))
     }
 }
@@ -560,7 +564,6 @@ struct MicStream {
     rate: u32,
     shared: Arc<Shared>,
     name: String,
-    clock: Clock,
 }
 
 impl BlockSource for MicStream {
@@ -577,7 +580,9 @@ impl BlockSource for MicStream {
                 )))
             }
             Err(_) => {
-                self.clock.sleep(Duration::from_micros(500));
+                // Until the reader brings a block (a 256-sample block is 5 ms
+                // at 48 kHz), or a little while.
+                self.shared.mic_ready.wait(Duration::from_millis(2));
                 Ok(BlockRead::Idle)
             }
         }

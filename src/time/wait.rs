@@ -121,6 +121,40 @@ impl<T> Drop for Receiver<T> {
     }
 }
 
+/// A wake-up that one thread waits for and others give ("a block has
+/// arrived"), so that a consumer need not poll. A wake-up given before the
+/// wait ends the next wait at once.
+pub struct Notify {
+    clock: Clock,
+    waiter: Mutex<Option<Arc<Parker>>>,
+}
+
+impl Notify {
+    pub fn new(clock: &Clock) -> Notify {
+        Notify {
+            clock: clock.clone(),
+            waiter: Mutex::new(None),
+        }
+    }
+
+    /// Wait (on the clock) until notified or `timeout` has passed.
+    pub fn wait(&self, timeout: Duration) {
+        *lock(&self.waiter) = Some(current_parker());
+        let deadline = self
+            .clock
+            .now()
+            .plus_ns(timeout.as_nanos().min(i64::MAX as u128 / 2) as i64);
+        self.clock.park_until(deadline);
+    }
+
+    /// Wake the waiting thread (or end its next wait at once).
+    pub fn notify(&self) {
+        if let Some(p) = lock(&self.waiter).as_ref() {
+            self.clock.unpark(p);
+        }
+    }
+}
+
 /// One direction of a [`pipe`].
 struct Half {
     bytes: Mutex<VecDeque<u8>>,
