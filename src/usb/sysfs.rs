@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::descriptors::{self, AudioSummary, Descriptors, ParseError, VideoSummary};
 use super::hid::{self, HidError, ReportDescriptor, Usage, NAMED_USAGES};
+pub use super::identity::UsbIdentity;
 
 /// Where sysfs lives on a live system.
 pub const DEFAULT_ROOT: &str = "/sys";
@@ -83,22 +84,6 @@ pub const MAX_DESCRIPTORS_BYTES: u64 = 1 << 20;
 /// Largest `report_descriptor` file read (Linux caps them at 4096 bytes).
 pub const MAX_REPORT_DESCRIPTOR_BYTES: u64 = 1 << 16;
 const MAX_ATTRIBUTE_BYTES: u64 = 4096;
-
-/// Who a device says it is. Strings the device lacks are empty.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UsbIdentity {
-    /// 4 lowercase hex digits.
-    pub vid: String,
-    /// 4 lowercase hex digits.
-    pub pid: String,
-    pub serial: String,
-    /// bcdDevice as text, see [`descriptors::format_bcd`] ("1.23").
-    pub firmware: String,
-    pub manufacturer: String,
-    pub product: String,
-    /// SHA-256 of the raw `descriptors` bytes, lowercase hex; empty without them.
-    pub descriptors_sha256: String,
-}
 
 /// One HID interface's report descriptor.
 #[derive(Debug, Clone, PartialEq)]
@@ -462,13 +447,9 @@ fn build(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UsbDeviceJson {
     pub name: String,
-    pub vid: String,
-    pub pid: String,
-    pub serial: String,
-    pub firmware: String,
-    pub manufacturer: String,
-    pub product: String,
-    pub descriptors_sha256: String,
+    /// vid, pid, serial, firmware, manufacturer, product, descriptors_sha256.
+    #[serde(flatten)]
+    pub identity: UsbIdentity,
     pub classes: Vec<String>,
     pub audio: Option<AudioSummary>,
     pub video: Option<VideoSummary>,
@@ -604,16 +585,9 @@ impl UsbDevice {
 
     /// The JSON form (docs/usb.md).
     pub fn json(&self) -> UsbDeviceJson {
-        let i = &self.identity;
         UsbDeviceJson {
             name: self.name.clone(),
-            vid: i.vid.clone(),
-            pid: i.pid.clone(),
-            serial: i.serial.clone(),
-            firmware: i.firmware.clone(),
-            manufacturer: i.manufacturer.clone(),
-            product: i.product.clone(),
-            descriptors_sha256: i.descriptors_sha256.clone(),
+            identity: self.identity.clone(),
             classes: self.classes().iter().map(|s| s.to_string()).collect(),
             audio: self.audio(),
             video: self.video(),
