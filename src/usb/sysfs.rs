@@ -146,6 +146,19 @@ pub fn devices_dir(root: &Path) -> PathBuf {
     root.join("bus").join("usb").join("devices")
 }
 
+/// `ROOT/bus/usb/devices` when it holds a device directory `name`, else
+/// `NotFound` naming the device.
+fn devices_dir_of(root: &Path, name: &str) -> io::Result<PathBuf> {
+    let dir = devices_dir(root);
+    if !safe_name(name) || !dir.join(name).is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no USB device {name} under {}", dir.display()),
+        ));
+    }
+    Ok(dir)
+}
+
 /// Every USB device under ROOT, sorted by name: each entry of
 /// `ROOT/bus/usb/devices` without a `:` (interfaces have one) that has a
 /// `descriptors` or `idVendor` file. Root hubs (`usbN`) are included; see
@@ -173,13 +186,7 @@ pub fn scan(root: &Path) -> Result<Vec<UsbDevice>, ScanError> {
 /// One device by its sysfs name. Problems with its files are in the
 /// device's `errors`; `Err` only when the device directory is missing.
 pub fn read_device(root: &Path, name: &str) -> io::Result<UsbDevice> {
-    let dir = devices_dir(root);
-    if !safe_name(name) || !dir.join(name).is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no USB device {name} under {}", dir.display()),
-        ));
-    }
+    let dir = devices_dir_of(root, name)?;
     let names = list_names(&dir)?;
     Ok(read_device_in(&dir, &names, name))
 }
@@ -276,13 +283,7 @@ pub struct DeviceNodes {
 /// The device nodes of device `name` under ROOT (empty lists when its
 /// interfaces have no driver bound).
 pub fn device_nodes(root: &Path, name: &str) -> io::Result<DeviceNodes> {
-    let dir = devices_dir(root);
-    if !safe_name(name) || !dir.join(name).is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no USB device {name} under {}", dir.display()),
-        ));
-    }
+    let dir = devices_dir_of(root, name)?;
     let mut nodes = DeviceNodes::default();
     let prefix = format!("{name}:");
     for iname in list_names(&dir)?.iter().filter(|n| n.starts_with(&prefix)) {

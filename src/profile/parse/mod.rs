@@ -269,6 +269,27 @@ unit = "us"
         );
     }
 
+    /// Both forms of the overlap rule, each at the first key the step sets.
+    #[test]
+    fn shots_must_not_overlap() {
+        let head = "format = 1\nid = \"t\"\nversion = \"1.0.0\"\nprogram = \"p\"\ndevice_class = \"camera\"\ntitle = \"T\"\n";
+        let limit = "limits = [{ statistic = \"median\", max = 60, unit = \"ms\" }]\n";
+        let e = errs(&format!(
+            "{head}[[steps]]\nid = \"v\"\nkind = \"video-latency\"\ninterval_ms = 100\n{limit}"
+        ));
+        assert_eq!(
+            e,
+            vec!["p.toml:10:15: shots overlap in step `v`: interval_ms (100 ms) must be at least max_latency_ms (300 ms)"]
+        );
+        let e = errs(&format!(
+            "{head}[[steps]]\nid = \"a\"\nkind = \"audio-send-latency\"\nstimulus_ms = 250\n{limit}"
+        ));
+        assert_eq!(
+            e,
+            vec!["p.toml:10:15: shots overlap in step `a`: interval_ms (300 ms) must be at least stimulus_ms + max_latency_ms (250 + 200 = 450 ms)"]
+        );
+    }
+
     #[test]
     fn structural_mistakes() {
         let head = "format = 1\nid = \"t\"\nversion = \"1\"\nprogram = \"p\"\ndevice_class = \"phone\"\ntitle = \"T\"\n";

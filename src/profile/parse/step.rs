@@ -264,41 +264,29 @@ fn latency_params(
         if let Some((x, _)) = cx.int(t, "sample_rate", 8000, 192_000, "sample_rate (Hz)") {
             p.sample_rate = x as u32;
         }
-        if p.interval_ms < p.stimulus_ms + p.max_latency_ms {
-            let span = interval
-                .as_ref()
-                .or(stim.as_ref())
-                .or(max_latency.as_ref())
-                .map(|(_, s)| s.clone())
-                .unwrap_or(t.span.clone());
-            cx.err(
-                span,
-                format!(
-                    "shots overlap {}: interval_ms ({} ms) must be at least stimulus_ms + \
-                     max_latency_ms ({} + {} = {} ms)",
-                    t.loc,
-                    p.interval_ms,
-                    p.stimulus_ms,
-                    p.max_latency_ms,
-                    p.stimulus_ms + p.max_latency_ms
-                ),
-            );
-        }
+        let least = p.stimulus_ms + p.max_latency_ms;
+        let what = format!(
+            "stimulus_ms + max_latency_ms ({} + {} = {least} ms)",
+            p.stimulus_ms, p.max_latency_ms
+        );
+        no_overlap(
+            cx,
+            t,
+            p.interval_ms,
+            least,
+            &what,
+            [&interval, &stim, &max_latency],
+        );
     } else {
-        if p.interval_ms < p.max_latency_ms {
-            let span = interval
-                .as_ref()
-                .or(max_latency.as_ref())
-                .map(|(_, s)| s.clone())
-                .unwrap_or(t.span.clone());
-            cx.err(
-                span,
-                format!(
-                    "shots overlap {}: interval_ms ({} ms) must be at least max_latency_ms ({} ms)",
-                    t.loc, p.interval_ms, p.max_latency_ms
-                ),
-            );
-        }
+        let what = format!("max_latency_ms ({} ms)", p.max_latency_ms);
+        no_overlap(
+            cx,
+            t,
+            p.interval_ms,
+            p.max_latency_ms,
+            &what,
+            [&interval, &max_latency],
+        );
         if kind == StepKind::VideoLatency {
             led_roi(cx, t, p);
         }
@@ -331,6 +319,33 @@ fn latency_params(
             ),
         );
     }
+}
+
+/// Shots must not overlap: `interval_ms` at least `least` ms (`what` says
+/// of what). The error points at the first of `spans` the step sets, else
+/// at the step.
+fn no_overlap<const N: usize>(
+    cx: &mut Cx,
+    t: &Tbl<'_, '_>,
+    interval_ms: f64,
+    least: f64,
+    what: &str,
+    spans: [&Option<(f64, Span)>; N],
+) {
+    if interval_ms >= least {
+        return;
+    }
+    let span = spans
+        .into_iter()
+        .find_map(|s| s.as_ref().map(|(_, s)| s.clone()))
+        .unwrap_or(t.span.clone());
+    cx.err(
+        span,
+        format!(
+            "shots overlap {}: interval_ms ({interval_ms} ms) must be at least {what}",
+            t.loc
+        ),
+    );
 }
 
 fn led_roi(cx: &mut Cx, t: &Tbl<'_, '_>, p: &mut Params) {

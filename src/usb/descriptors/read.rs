@@ -82,6 +82,24 @@ pub(super) fn need(d: &[u8], p: usize, n: usize, what: &str) -> Result<(), Parse
     }
 }
 
+/// A count at byte `at` of `d` and the entries of `size` bytes it counts,
+/// which follow it, then `tail` bytes more: `Ok(count)` when `d` holds them
+/// all, else the [`too_short`] error naming `what` (first for the count
+/// byte itself, then for the entries).
+pub(super) fn counted(
+    d: &[u8],
+    p: usize,
+    at: usize,
+    size: usize,
+    tail: usize,
+    what: &str,
+) -> Result<usize, ParseError> {
+    need(d, p, at + 1, what)?;
+    let n = d[at] as usize;
+    need(d, p, at + 1 + n * size + tail, what)?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +122,19 @@ mod tests {
         let e = need(&[0; 4], 10, 5, "UAC1 AC header").unwrap_err();
         assert_eq!((e.offset, e.kind), (10, ErrorKind::TooShort));
         assert_eq!(e.message, "UAC1 AC header has bLength 4, its fields need 5");
+    }
+
+    #[test]
+    fn counted_entries() {
+        // A count of 2 at byte 1, entries of 3 bytes, one tail byte: 9 bytes.
+        let d = [0, 2, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(counted(&d, 0, 1, 3, 1, "x").unwrap(), 2);
+        let e = counted(&d[..8], 7, 1, 3, 1, "x").unwrap_err();
+        assert_eq!(
+            (e.offset, e.message.as_str()),
+            (7, "x has bLength 8, its fields need 9")
+        );
+        let e = counted(&d[..1], 7, 1, 3, 1, "x").unwrap_err();
+        assert_eq!(e.message, "x has bLength 1, its fields need 2");
     }
 }

@@ -11,7 +11,7 @@
 use super::model::{
     AltSetting, AudioDescriptor, ErrorKind, ParseError, SampleRates, UacVersion, Warning,
 };
-use super::read::{dw, fail, le_n, need, t3, w};
+use super::read::{counted, dw, fail, le_n, need, t3, w};
 
 /// AC descriptor subtypes of the terminals (both versions).
 const INPUT_TERMINAL: u8 = 0x02;
@@ -168,9 +168,7 @@ pub(super) fn parse_audio(
         // Audio control.
         0x01 => match (subtype, v2) {
             (0x01, false) => {
-                need(d, p, 8, "UAC1 AC header")?;
-                let n = d[7] as usize;
-                need(d, p, 8 + n, "UAC1 AC header")?;
+                let n = counted(d, p, 7, 1, 0, "UAC1 AC header")?;
                 Ok(Some(AudioDescriptor::Header {
                     offset: p,
                     bcd_adc: w(d, 3),
@@ -383,78 +381,65 @@ mod tests {
         assert!(terminal_layout(0x06, UacVersion::Uac1).is_none());
     }
 
+    /// Each layout of [`TERMINALS`] against a descriptor of its version, as
+    /// the class specs lay them out.
     #[test]
-    fn uac1_input_terminal() {
-        // bLength, CS_INTERFACE, INPUT_TERMINAL, bTerminalID 1, wTerminalType
-        // 0x0101 (USB streaming), bAssocTerminal 0, bNrChannels 2,
-        // wChannelConfig 0x0003, iChannelNames, iTerminal.
-        let d = [12, 0x24, 0x02, 1, 0x01, 0x01, 0, 2, 0x03, 0x00, 0, 0];
-        assert_eq!(
-            parse(0x00, &d).unwrap(),
+    fn terminals_of_both_versions() {
+        let input = |terminal_type, assoc_terminal, channels, clock_source| {
             AudioDescriptor::InputTerminal {
                 offset: 40,
                 id: 1,
-                terminal_type: 0x0101,
-                assoc_terminal: 0,
-                channels: 2,
-                clock_source: None,
+                terminal_type,
+                assoc_terminal,
+                channels,
+                clock_source,
             }
-        );
-    }
-
-    #[test]
-    fn uac2_input_terminal() {
-        // ... bAssocTerminal 0, bCSourceID 0x10, bNrChannels 2,
-        // bmChannelConfig (4), iChannelNames, bmControls (2), iTerminal.
-        let d = [
-            17, 0x24, 0x02, 1, 0x01, 0x02, 4, 0x10, 2, 0x03, 0, 0, 0, 0, 0, 0, 0,
+        };
+        let output =
+            |terminal_type, assoc_terminal, source, clock_source| AudioDescriptor::OutputTerminal {
+                offset: 40,
+                id: 3,
+                terminal_type,
+                assoc_terminal,
+                source,
+                clock_source,
+            };
+        let cases: [(u8, &[u8], AudioDescriptor); 4] = [
+            // UAC1 input: bTerminalID 1, wTerminalType 0x0101 (USB
+            // streaming), bAssocTerminal 0, bNrChannels 2, wChannelConfig,
+            // iChannelNames, iTerminal.
+            (
+                0x00,
+                &[12, 0x24, 0x02, 1, 0x01, 0x01, 0, 2, 0x03, 0x00, 0, 0],
+                input(0x0101, 0, 2, None),
+            ),
+            // UAC2 input: ... bAssocTerminal 4, bCSourceID 0x10, bNrChannels
+            // 2, bmChannelConfig (4), iChannelNames, bmControls (2), iTerminal.
+            (
+                0x20,
+                &[
+                    17, 0x24, 0x02, 1, 0x01, 0x02, 4, 0x10, 2, 0x03, 0, 0, 0, 0, 0, 0, 0,
+                ],
+                input(0x0201, 4, 2, Some(0x10)),
+            ),
+            // UAC1 output: bTerminalID 3, wTerminalType 0x0301 (speaker),
+            // bAssocTerminal 0, bSourceID 2, iTerminal.
+            (
+                0x00,
+                &[9, 0x24, 0x03, 3, 0x01, 0x03, 0, 2, 0],
+                output(0x0301, 0, 2, None),
+            ),
+            // UAC2 output: ... bAssocTerminal 5, bSourceID 2, bCSourceID
+            // 0x10, bmControls (2), iTerminal.
+            (
+                0x20,
+                &[12, 0x24, 0x03, 3, 0x01, 0x01, 5, 2, 0x10, 0, 0, 0],
+                output(0x0101, 5, 2, Some(0x10)),
+            ),
         ];
-        assert_eq!(
-            parse(0x20, &d).unwrap(),
-            AudioDescriptor::InputTerminal {
-                offset: 40,
-                id: 1,
-                terminal_type: 0x0201,
-                assoc_terminal: 4,
-                channels: 2,
-                clock_source: Some(0x10),
-            }
-        );
-    }
-
-    #[test]
-    fn uac1_output_terminal() {
-        // bTerminalID 3, wTerminalType 0x0301 (speaker), bAssocTerminal 0,
-        // bSourceID 2, iTerminal.
-        let d = [9, 0x24, 0x03, 3, 0x01, 0x03, 0, 2, 0];
-        assert_eq!(
-            parse(0x00, &d).unwrap(),
-            AudioDescriptor::OutputTerminal {
-                offset: 40,
-                id: 3,
-                terminal_type: 0x0301,
-                assoc_terminal: 0,
-                source: 2,
-                clock_source: None,
-            }
-        );
-    }
-
-    #[test]
-    fn uac2_output_terminal() {
-        // ... bSourceID 2, bCSourceID 0x10, bmControls (2), iTerminal.
-        let d = [12, 0x24, 0x03, 3, 0x01, 0x01, 5, 2, 0x10, 0, 0, 0];
-        assert_eq!(
-            parse(0x20, &d).unwrap(),
-            AudioDescriptor::OutputTerminal {
-                offset: 40,
-                id: 3,
-                terminal_type: 0x0101,
-                assoc_terminal: 5,
-                source: 2,
-                clock_source: Some(0x10),
-            }
-        );
+        for (protocol, bytes, want) in cases {
+            assert_eq!(parse(protocol, bytes).unwrap(), want, "{bytes:?}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::model::{
     AltSetting, ClassDescriptor, FrameIntervals, ParseError, UvcFormat, UvcFormatKind, UvcFrame,
     VideoDescriptor, Warning,
 };
-use super::read::{dw, le_n, need, too_short, w};
+use super::read::{counted, dw, le_n, need, too_short, w};
 
 /// The suffix of FourCC-based format GUIDs (XXXXXXXX-0000-0010-8000-00AA00389B71),
 /// as stored little-endian after the four FourCC bytes.
@@ -60,9 +60,7 @@ pub(super) fn parse_video(
         // Video control.
         0x01 => match subtype {
             0x01 => {
-                need(d, p, 12, "VC header")?;
-                let n = d[11] as usize;
-                need(d, p, 12 + n, "VC header")?;
+                let n = counted(d, p, 11, 1, 0, "VC header")?;
                 push(
                     a,
                     VideoDescriptor::Header {
@@ -78,9 +76,7 @@ pub(super) fn parse_video(
                 need(d, p, 8, "VC input terminal")?;
                 let terminal_type = w(d, 4);
                 let camera_controls = if terminal_type == TERMINAL_CAMERA {
-                    need(d, p, 15, "camera terminal")?;
-                    let n = d[14] as usize;
-                    need(d, p, 15 + n, "camera terminal")?;
+                    let n = counted(d, p, 14, 1, 0, "camera terminal")?;
                     Some(le_n(d, 15, n))
                 } else {
                     None
@@ -108,9 +104,8 @@ pub(super) fn parse_video(
                 );
             }
             0x05 => {
-                need(d, p, 8, "processing unit")?;
-                let n = d[7] as usize;
-                need(d, p, 9 + n, "processing unit")?;
+                // bControlSize, bmControls, then iProcessing.
+                let n = counted(d, p, 7, 1, 1, "processing unit")?;
                 push(
                     a,
                     VideoDescriptor::ProcessingUnit {

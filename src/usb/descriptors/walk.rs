@@ -17,7 +17,7 @@ use super::model::{
     AltSetting, ClassDescriptor, Configuration, Descriptors, DeviceDescriptor, Endpoint, ErrorKind,
     HidClassDescriptor, Interface, InterfaceAssociation, ParseError, VideoDescriptor, Warning,
 };
-use super::read::{b, fail, need, raw, w};
+use super::read::{b, counted, fail, need, raw, w};
 use super::uac::parse_audio;
 use super::uvc::parse_video;
 
@@ -435,10 +435,8 @@ fn walk_descriptor(
                     parse_video(a, d, p, warnings, &mut cur.last_format)?
                 }
                 (desc_type::HID, class::HID) => {
-                    need(d, p, 6, "HID descriptor")?;
-                    let n = d[5] as usize;
-                    let len = 6 + 3 * n;
-                    need(d, p, len, "HID descriptor")?;
+                    // bNumDescriptors, then (bDescriptorType, wDescriptorLength) each.
+                    let n = counted(d, p, 5, 3, 0, "HID descriptor")?;
                     if n == 0 {
                         warnings.push(Warning {
                             offset: p + 5,
