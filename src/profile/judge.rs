@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Limit;
+use super::model::Limit;
 use crate::measure::stats::Stats;
 
 /// The verdict on one limit, ordered from best to worst.
@@ -85,7 +85,7 @@ pub fn judge(limits: &[Limit], stats_ms: &Stats, uncertainty_ms: f64) -> Vec<Lim
 mod tests {
     use super::*;
     use crate::measure::stats::Statistic;
-    use crate::profile::Unit;
+    use crate::profile::model::Unit;
 
     fn limit(max: f64, marginal: Option<f64>, unit: Unit) -> Limit {
         Limit {

@@ -4,9 +4,12 @@
 //! (`requirements = ["audio-playback", "sample-rate:48000"]`); this module
 //! parses those strings into [`Requirement`] and prints them back in canonical
 //! form. It does not check devices: the USB conformance measurement does.
+//! It must not depend on the profile schema (`profile::parse`), which uses it.
 
 use std::fmt;
 use std::str::FromStr;
+
+use super::suggest::did_you_mean;
 
 /// One thing a device's USB descriptors must show.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -208,9 +211,7 @@ impl Requirement {
             "hid-usage:",
             "video-mode:",
         ];
-        let hint = crate::profile::parse::suggest(s, known.iter().copied())
-            .map(|k| format!(" (did you mean `{k}`?)"))
-            .unwrap_or_default();
+        let hint = did_you_mean(s, known.iter().copied());
         err(format!(
             "unknown requirement {s:?}{hint}; requirements are: {VOCABULARY}"
         ))

@@ -24,6 +24,7 @@ use crate::profile::DeviceClass;
 use crate::sampling::BlockSource;
 use crate::time::{Clock, HostTime, RigTime};
 use crate::usb::descriptors::AudioDirection;
+use crate::usb::identity::UsbIdentity;
 use crate::usb::sysfs::UsbDevice;
 use crate::{Error, Result};
 
@@ -275,22 +276,17 @@ impl Capabilities {
     }
 }
 
-/// Who the DUT is.
+/// Who the DUT is: how it was opened, its class, and its USB identity
+/// (report.json's `device`: the identity's seven keys stand between `class`
+/// and `simulated`). It reads as its [`UsbIdentity`] (`identity.vid`, ...).
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct DeviceIdentity {
     /// The spec it was opened with, e.g. `sim:headset`.
     pub spec: String,
     pub class: DeviceClass,
-    /// 4 lowercase hex digits.
-    pub vid: String,
-    pub pid: String,
-    pub serial: String,
-    /// bcdDevice as "MM.mm".
-    pub firmware: String,
-    pub manufacturer: String,
-    pub product: String,
-    /// SHA-256 of the raw descriptors (lowercase hex); empty when none were read.
-    pub descriptors_sha256: String,
+    /// vid, pid, serial, firmware, manufacturer, product, descriptors_sha256.
+    #[serde(flatten)]
+    pub usb_identity: UsbIdentity,
     pub simulated: bool,
     #[serde(skip)]
     pub capabilities: Capabilities,
@@ -304,21 +300,21 @@ impl DeviceIdentity {
     /// The identity a USB device gives: vid, pid, serial, firmware,
     /// manufacturer, product and descriptor digest, with its capabilities.
     pub fn from_usb(spec: &str, class: DeviceClass, dev: Arc<UsbDevice>, simulated: bool) -> Self {
-        let i = &dev.identity;
         DeviceIdentity {
             spec: spec.to_string(),
             class,
-            vid: i.vid.clone(),
-            pid: i.pid.clone(),
-            serial: i.serial.clone(),
-            firmware: i.firmware.clone(),
-            manufacturer: i.manufacturer.clone(),
-            product: i.product.clone(),
-            descriptors_sha256: i.descriptors_sha256.clone(),
+            usb_identity: dev.identity.clone(),
             simulated,
             capabilities: Capabilities::from_usb(&dev),
             usb: Some(dev),
         }
+    }
+}
+
+impl std::ops::Deref for DeviceIdentity {
+    type Target = UsbIdentity;
+    fn deref(&self) -> &UsbIdentity {
+        &self.usb_identity
     }
 }
 

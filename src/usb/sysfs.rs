@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::descriptors::{self, AudioSummary, Descriptors, ParseError, VideoSummary};
 use super::hid::{self, HidError, ReportDescriptor, Usage, NAMED_USAGES};
+pub use super::identity::UsbIdentity;
 
 /// Where sysfs lives on a live system.
 pub const DEFAULT_ROOT: &str = "/sys";
@@ -83,22 +84,6 @@ pub const MAX_DESCRIPTORS_BYTES: u64 = 1 << 20;
 /// Largest `report_descriptor` file read (Linux caps them at 4096 bytes).
 pub const MAX_REPORT_DESCRIPTOR_BYTES: u64 = 1 << 16;
 const MAX_ATTRIBUTE_BYTES: u64 = 4096;
-
-/// Who a device says it is. Strings the device lacks are empty.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UsbIdentity {
-    /// 4 lowercase hex digits.
-    pub vid: String,
-    /// 4 lowercase hex digits.
-    pub pid: String,
-    pub serial: String,
-    /// bcdDevice as text, see [`descriptors::format_bcd`] ("1.23").
-    pub firmware: String,
-    pub manufacturer: String,
-    pub product: String,
-    /// SHA-256 of the raw `descriptors` bytes, lowercase hex; empty without them.
-    pub descriptors_sha256: String,
-}
 
 /// One HID interface's report descriptor.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +146,19 @@ pub fn devices_dir(root: &Path) -> PathBuf {
     root.join("bus").join("usb").join("devices")
 }
 
+/// `ROOT/bus/usb/devices` when it holds a device directory `name`, else
+/// `NotFound` naming the device.
+fn devices_dir_of(root: &Path, name: &str) -> io::Result<PathBuf> {
+    let dir = devices_dir(root);
+    if !safe_name(name) || !dir.join(name).is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no USB device {name} under {}", dir.display()),
+        ));
+    }
+    Ok(dir)
+}
+
 /// Every USB device under ROOT, sorted by name: each entry of
 /// `ROOT/bus/usb/devices` without a `:` (interfaces have one) that has a
 /// `descriptors` or `idVendor` file. Root hubs (`usbN`) are included; see
@@ -188,13 +186,7 @@ pub fn scan(root: &Path) -> Result<Vec<UsbDevice>, ScanError> {
 /// One device by its sysfs name. Problems with its files are in the
 /// device's `errors`; `Err` only when the device directory is missing.
 pub fn read_device(root: &Path, name: &str) -> io::Result<UsbDevice> {
-    let dir = devices_dir(root);
-    if !safe_name(name) || !dir.join(name).is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no USB device {name} under {}", dir.display()),
-        ));
-    }
+    let dir = devices_dir_of(root, name)?;
     let names = list_names(&dir)?;
     Ok(read_device_in(&dir, &names, name))
 }
@@ -291,13 +283,7 @@ pub struct DeviceNodes {
 /// The device nodes of device `name` under ROOT (empty lists when its
 /// interfaces have no driver bound).
 pub fn device_nodes(root: &Path, name: &str) -> io::Result<DeviceNodes> {
-    let dir = devices_dir(root);
-    if !safe_name(name) || !dir.join(name).is_dir() {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("no USB device {name} under {}", dir.display()),
-        ));
-    }
+    let dir = devices_dir_of(root, name)?;
     let mut nodes = DeviceNodes::default();
     let prefix = format!("{name}:");
     for iname in list_names(&dir)?.iter().filter(|n| n.starts_with(&prefix)) {
@@ -462,13 +448,9 @@ fn build(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UsbDeviceJson {
     pub name: String,
-    pub vid: String,
-    pub pid: String,
-    pub serial: String,
-    pub firmware: String,
-    pub manufacturer: String,
-    pub product: String,
-    pub descriptors_sha256: String,
+    /// vid, pid, serial, firmware, manufacturer, product, descriptors_sha256.
+    #[serde(flatten)]
+    pub identity: UsbIdentity,
     pub classes: Vec<String>,
     pub audio: Option<AudioSummary>,
     pub video: Option<VideoSummary>,
@@ -604,16 +586,9 @@ impl UsbDevice {
 
     /// The JSON form (docs/usb.md).
     pub fn json(&self) -> UsbDeviceJson {
-        let i = &self.identity;
         UsbDeviceJson {
             name: self.name.clone(),
-            vid: i.vid.clone(),
-            pid: i.pid.clone(),
-            serial: i.serial.clone(),
-            firmware: i.firmware.clone(),
-            manufacturer: i.manufacturer.clone(),
-            product: i.product.clone(),
-            descriptors_sha256: i.descriptors_sha256.clone(),
+            identity: self.identity.clone(),
             classes: self.classes().iter().map(|s| s.to_string()).collect(),
             audio: self.audio(),
             video: self.video(),

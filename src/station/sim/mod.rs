@@ -277,12 +277,7 @@ fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {
     DeviceIdentity {
         spec: spec.to_string(),
         class: sc.class,
-        vid: sc.identity.vid.to_lowercase(),
-        pid: sc.identity.pid.to_lowercase(),
-        serial: sc.identity.serial.clone(),
-        firmware: sc.identity.firmware.clone(),
-        manufacturer: sc.identity.manufacturer.clone(),
-        product: sc.identity.product.clone(),
+        usb_identity: sc.identity.usb_identity.clone(),
         simulated: true,
         capabilities: Capabilities {
             audio_playback: c.audio_playback,
@@ -306,7 +301,6 @@ fn identity_of(sc: &Scenario, spec: &str) -> DeviceIdentity {
                 .collect(),
             serial_port: c.serial_port,
         },
-        descriptors_sha256: String::new(),
         usb: None,
     }
 }

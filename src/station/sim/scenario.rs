@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::profile::DeviceClass;
+use crate::usb::identity::UsbIdentity;
 use crate::usb::sysfs::{self, UsbDevice};
 use crate::{Error, Result};
 
@@ -50,17 +51,56 @@ pub struct Scenario {
 
 /// Who the simulated DUT is: either `usb`, the name of a USB snapshot under
 /// `fixtures/usb/` whose one device (root hubs aside) gives everything, or
-/// the strings written out (then the capabilities are hand-written too).
+/// the strings written out (then the capabilities are hand-written too). It
+/// reads as its [`UsbIdentity`] (`identity.product`, ...).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(from = "IdentityTable")]
 pub struct Identity {
     pub usb: Option<String>,
-    pub vid: String,
-    pub pid: String,
-    pub serial: String,
-    pub firmware: String,
-    pub manufacturer: String,
-    pub product: String,
+    /// Written out, or (with `usb`) the snapshot's device's. VID and PID are
+    /// lowercase; the descriptor digest is empty without descriptors.
+    pub usb_identity: UsbIdentity,
+}
+
+impl std::ops::Deref for Identity {
+    type Target = UsbIdentity;
+    fn deref(&self) -> &UsbIdentity {
+        &self.usb_identity
+    }
+}
+
+/// The `[identity]` table as a scenario file writes it: the keys it may
+/// hold, each optional (the descriptor digest is not one: it comes from
+/// the descriptors of `usb`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct IdentityTable {
+    usb: Option<String>,
+    /// 4 hex digits, either case.
+    vid: String,
+    /// 4 hex digits, either case.
+    pid: String,
+    serial: String,
+    firmware: String,
+    manufacturer: String,
+    product: String,
+}
+
+impl From<IdentityTable> for Identity {
+    fn from(t: IdentityTable) -> Identity {
+        Identity {
+            usb: t.usb,
+            usb_identity: UsbIdentity {
+                vid: t.vid.to_lowercase(),
+                pid: t.pid.to_lowercase(),
+                serial: t.serial,
+                firmware: t.firmware,
+                manufacturer: t.manufacturer,
+                product: t.product,
+                descriptors_sha256: String::new(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -412,13 +452,7 @@ impl Scenario {
             ));
         }
         let dev = devices.remove(0);
-        let i = &dev.identity;
-        self.identity.vid = i.vid.clone();
-        self.identity.pid = i.pid.clone();
-        self.identity.serial = i.serial.clone();
-        self.identity.firmware = i.firmware.clone();
-        self.identity.manufacturer = i.manufacturer.clone();
-        self.identity.product = i.product.clone();
+        self.identity.usb_identity = dev.identity.clone();
         let caps = crate::station::Capabilities::from_usb(&dev);
         self.capabilities = CapabilitiesSpec {
             audio_playback: caps.audio_playback,
