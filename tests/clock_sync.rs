@@ -3,7 +3,7 @@
 //! the true offset lies inside the bound in every trial, the bound is narrow,
 //! and the drift is known after 10 s.
 
-use certlab::measure::procedure::{SYNC_BURST, SYNC_TOPUP, SYNC_TOPUP_EVERY_S};
+use certlab::measure::ctx::{SYNC_BURST, SYNC_TOPUP, SYNC_TOPUP_EVERY_S};
 use certlab::station::sim::scenario::LinkSpec;
 use certlab::station::sync::ClockSync;
 use certlab::station::SyncExchange;

@@ -15,7 +15,7 @@ mod common;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use certlab::measure::procedure::{self, Ctx};
+use certlab::measure::{self, Ctx};
 use certlab::report::{self, Ending};
 use certlab::station::sync::ClockSync;
 use certlab::time::Clock;
@@ -63,7 +63,7 @@ fn one_run(seed: u64, dir: &std::path::Path) -> Result<Vec<(String, f64, f64)>, 
             progress: &progress,
             seed: 0x5eed ^ i as u64,
         };
-        let m = procedure::run(step, &mut ctx);
+        let m = measure::run_step(step, &mut ctx);
         if let Some(e) = &m.error {
             return Err(format!("seed {seed} step {}: {e}", step.id));
         }

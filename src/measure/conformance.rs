@@ -11,7 +11,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::procedure::{Ctx, Measurement, RequirementResult, Shot};
+use super::ctx::Ctx;
+use super::measurement::{Measurement, RequirementResult, Shot};
 use crate::profile::requirement::{format_hid_usage, Requirement, VideoFormat};
 use crate::profile::{DeviceClass, Profile, Step, StepKind};
 use crate::usb::descriptors::{AudioDirection, AudioStream, AudioSummary};
@@ -490,14 +491,11 @@ pub fn serial(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), Str
             met,
             evidence: evidence.clone(),
         });
-        m.shots.push(Shot {
-            index: k as u32,
-            emitted: sent,
-            value_ms: value,
-            uncertainty_ms: value.map(|_| 0.002),
-            detail: evidence,
-            station_fault: false,
-            sync_bound_us: None,
+        // The reply's stamp and the send's are both the host's: its clock's
+        // resolution and the read's granularity are the uncertainty.
+        m.shots.push(match value {
+            Some(v) => Shot::measured(k as u32, sent, v, 0.002, evidence),
+            None => Shot::missed_by_device(k as u32, sent, evidence),
         });
         (ctx.progress)(k as u64 + 1);
         if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::delay::Correlator;
-use super::procedure::K;
+use super::measurement::K;
 use super::stimulus::Stimulus;
 use crate::profile::StimulusKind;
 use crate::sampling::{Acquisition, Capture};

@@ -11,7 +11,7 @@ mod write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::measure::procedure::{Anomalies, Measurement, RequirementResult, Shot, K};
+use crate::measure::measurement::{Anomalies, Measurement, RequirementResult, Shot, K};
 use crate::measure::stats::Stats;
 use crate::profile::judge::{judge, LimitResult, Verdict};
 use crate::profile::{Profile, Step};
@@ -233,9 +233,9 @@ pub fn step_record(
     finished_at: String,
     raw: Vec<String>,
 ) -> StepRecord {
-    let values: Vec<f64> = m.shots.iter().filter_map(|s| s.value_ms).collect();
+    let values: Vec<f64> = m.shots.iter().filter_map(|s| s.value_ms()).collect();
     let stats = Stats::of(&values);
-    let shot_u: Vec<f64> = m.shots.iter().filter_map(|s| s.uncertainty_ms).collect();
+    let shot_u: Vec<f64> = m.shots.iter().filter_map(|s| s.uncertainty_ms()).collect();
     let uncertainty_ms = shot_u.iter().copied().reduce(f64::max);
     let median_uncertainty_ms = match (&stats, Stats::of(&shot_u)) {
         (Some(s), Some(u)) => {
@@ -530,13 +530,13 @@ pub fn csv_rows(
             [
                 step.id.clone(),
                 s.index.to_string(),
-                s.value_ms.map(|v| format!("{v:.6}")).unwrap_or_default(),
+                s.value_ms().map(|v| format!("{v:.6}")).unwrap_or_default(),
                 "ms".into(),
-                s.uncertainty_ms
+                s.uncertainty_ms()
                     .map(|v| format!("{v:.6}"))
                     .unwrap_or_default(),
                 utc_of(s.emitted),
-                if s.value_ms.is_some() {
+                if s.value_ms().is_some() {
                     "measured"
                 } else {
                     "missed"

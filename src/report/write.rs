@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::measure::procedure::RawData;
+use crate::measure::measurement::RawData;
 use crate::{Error, Result};
 
 /// `<UTC time>-<profile id>-<device>`, safe as a file name.

@@ -15,7 +15,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::Digest;
 
-use crate::measure::procedure::{self, Ctx, Measurement};
+use crate::measure::{self, Ctx, Measurement};
 use crate::profile::Profile;
 use crate::report::{self, AtomicFile, ClockSyncRecord, Ending, Report, StationRecord, StepRecord};
 use crate::station::sync::ClockSync;
@@ -468,7 +468,7 @@ where
                 progress: &progress,
                 seed,
             };
-            let m = procedure::run(&step, &mut ctx);
+            let m = measure::run_step(&step, &mut ctx);
             (station, sync, m, driving.into_baton())
         })
     };
