@@ -53,6 +53,13 @@ const VID: u16 = 0x1209;
 const PID: u16 = 0x000e;
 /// How often the main loop takes ADC samples and logged onsets.
 const SERVICE_US: u64 = 1_000;
+/// The session's event queue, bytes: 30 full SampleBlocks, 85 ms of both
+/// 48 kHz streams (the ADC ring's length), so a USB hiccup of that long
+/// loses no block.
+const EVENT_QUEUE: usize = 16_384;
+
+/// The protocol session of this rig.
+pub type Session = RigSession<EVENT_QUEUE>;
 
 /// Wakes the main loop (an actuator fired, a playback started).
 pub static WAKE: Signal<CriticalSectionRawMutex, ()> = Signal::new();
@@ -61,7 +68,7 @@ type UsbDrv = Driver<'static, USB>;
 
 static STIMULI: ConstStaticCell<[i16; hw::STIMULUS_SAMPLES]> =
     ConstStaticCell::new([0; hw::STIMULUS_SAMPLES]);
-static SESSION: StaticCell<RigSession> = StaticCell::new();
+static SESSION: StaticCell<Session> = StaticCell::new();
 
 #[embassy_executor::main(
     executor = "embassy_rp::executor::Executor",
@@ -111,6 +118,21 @@ async fn main(spawner: Spawner) {
     static CDC_STATE: StaticCell<State> = StaticCell::new();
 
     let driver = Driver::new(p.USB, Irqs);
+    // The actuators' and the speaker's start alarms (TIMER_IRQ_1..3) keep
+    // the highest priority, so a USB transfer, a speaker refill or
+    // embassy-time's alarm never delays a scheduled switch; those run one
+    // level below (a receipt stamp may then wait for an actuator's edge,
+    // at most a few µs).
+    {
+        use embassy_rp::interrupt::{InterruptExt, Priority};
+        for irq in [
+            embassy_rp::interrupt::USBCTRL_IRQ,
+            embassy_rp::interrupt::DMA_IRQ_1,
+            embassy_rp::interrupt::TIMER_IRQ_0,
+        ] {
+            irq.set_priority(Priority::P1);
+        }
+    }
     let mut builder = Builder::new(
         driver,
         config,
@@ -129,7 +151,7 @@ async fn main(spawner: Spawner) {
         spawner.spawn(t);
     }
 
-    let session = SESSION.init(RigSession::new(RigConfig::default()));
+    let session = SESSION.init(Session::new(RigConfig::default()));
     if restarted {
         session.announce_restart(RigTime(stamp::now_us()));
     }
@@ -163,7 +185,7 @@ async fn blink_task(mut led: Output<'static>) -> ! {
 /// every millisecond the ADC ring and the onset log are emptied into it;
 /// whatever it wants to send is written out in 64-byte packets.
 async fn rig_loop(
-    session: &'static mut RigSession,
+    session: &'static mut Session,
     mut hw: hw::Hw,
     mut sampler: sampler::Sampler,
     mut tx: Sender<'static, UsbDrv>,
@@ -215,7 +237,7 @@ async fn rig_loop(
 }
 
 fn service(
-    session: &mut RigSession,
+    session: &mut Session,
     hw: &mut hw::Hw,
     sampler: &mut sampler::Sampler,
     onsets: &mut [(u8, u64); 16],

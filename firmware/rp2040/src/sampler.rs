@@ -2,40 +2,56 @@
 //!
 //! The ADC converts both inputs in turn (round robin) from its 48 MHz clock
 //! (the USB PLL) with DIV = 499 + 1: one conversion every 500 cycles, 96 kHz
-//! in all, 48 kHz per input. DMA channels 10 and 11 (each chaining to the
-//! other, 2^31 transfers each) copy the FIFO into a 16 KiB ring of 8192
-//! samples, 85 ms, without the CPU. `Sampler::process` takes what arrived
-//! since the last call, de-interleaves it into 256-sample blocks per input,
-//! each stamped with the rig time of its first sample, runs the photodiode's
-//! onset detector and feeds the loopback.
+//! in all, 48 kHz per input. DMA channel 10 copies the FIFO into a 16 KiB
+//! ring of 8192 samples, 85 ms, without the CPU (a write ring; 2^31 transfers,
+//! 6.2 hours, after which it chains to channel 11, which writes the count
+//! again into channel 10's trigger alias: only one channel ever listens to the
+//! ADC's DREQ). The ring is linked first in RAM (section `.adc_ring`, see
+//! memory.x) so its 16 KiB alignment costs no padding. `Sampler::process`
+//! takes what arrived since the last call, de-interleaves it into 256-sample
+//! blocks per input, each stamped with the rig time of its first sample, runs
+//! the photodiode's onset detector and feeds the loopback.
 //!
 //! Times: conversion n (from 0, both inputs interleaved, microphone first)
-//! starts at t0 + n * 125 / 12 µs, t0 being the rig time the ADC was started.
-//! The TIMER and the ADC clock come from the same crystal, so this does not
-//! drift. If the main loop falls more than the ring behind, the samples lost
-//! are skipped whole blocks at a time and the block counters jump (the host
-//! sees the gap).
+//! starts at t0 + n * 125 / 12 µs. The ADC is started right at the TIMER's
+//! edge at t0, so t0 is exact to the cycles of that write. The TIMER and the
+//! ADC clock come from the same crystal, so this does not drift. If the main
+//! loop falls more than the ring behind, the samples lost are skipped whole
+//! blocks at a time and the block counters jump (the host sees the gap).
+
+use core::mem::MaybeUninit;
 
 use embassy_rp::pac;
 use embassy_rp::pac::dma::vals::{DataSize, TreqSel};
 
-use crate::stamp::now_us;
+use crate::stamp::{now_us, wait_until};
 
 const RING: usize = 8192;
 const RING_BITS: u8 = 14; // 16 KiB
-const CH_A: usize = 10;
-const CH_B: usize = 11;
+const CH_DATA: usize = 10;
+const CH_CTRL: usize = 11;
 pub const BLOCK: usize = 256;
 pub const RATE: u32 = 48_000;
 const ADC_FIFO: u32 = 0x4004_c00c;
 
+const DMA_BASE: u32 = 0x5000_0000;
+/// The data channel's AL1_TRANS_COUNT_TRIG alias (offset 0x1c of its block).
+const DATA_COUNT_TRIG: u32 = DMA_BASE + 0x40 * CH_DATA as u32 + 0x1c;
+/// Transfers per run of the data channel.
+const RUN: u32 = 1 << 31;
+
 #[repr(C, align(16384))]
 struct Ring([u16; RING]);
-static mut ADC_RING: Ring = Ring([0; RING]);
+/// Not zeroed at boot (a NOLOAD section): only the DMA writes it, and only
+/// what it wrote is read.
+#[link_section = ".adc_ring"]
+static mut ADC_RING: MaybeUninit<Ring> = MaybeUninit::uninit();
+/// What the control channel writes into the data channel's count trigger.
+static RUN_COUNT: u32 = RUN;
 
 fn ring_base() -> *const u16 {
-    // SAFETY: address only; the ring is read with volatile reads below.
-    unsafe { core::ptr::addr_of!(ADC_RING.0) as *const u16 }
+    // Address only; the ring is read with volatile reads below.
+    core::ptr::addr_of!(ADC_RING) as *const u16
 }
 
 /// What `process` reports.
@@ -101,27 +117,41 @@ impl Sampler {
     /// Starts the ADC and its DMA; the input pads must be analogue already.
     pub fn start() -> Sampler {
         let dma = pac::DMA;
-        for (ch, other) in [(CH_A, CH_B), (CH_B, CH_A)] {
-            let c = dma.ch(ch);
-            c.read_addr().write_value(ADC_FIFO);
-            c.write_addr().write_value(ring_base() as u32);
-            c.trans_count().write_value(1 << 31);
-            c.al1_ctrl().write_value({
-                let mut v = pac::dma::regs::CtrlTrig(0);
-                v.set_en(true);
-                v.set_data_size(DataSize::SIZE_HALFWORD);
-                v.set_incr_read(false);
-                v.set_incr_write(true);
-                v.set_ring_sel(true);
-                v.set_ring_size(RING_BITS);
-                v.set_treq_sel(TreqSel::ADC);
-                v.set_chain_to(other as u8);
-                v.set_irq_quiet(true);
-                v.0
-            });
-        }
+        let d = dma.ch(CH_DATA);
+        d.read_addr().write_value(ADC_FIFO);
+        d.write_addr().write_value(ring_base() as u32);
+        d.trans_count().write_value(RUN);
+        d.al1_ctrl().write_value({
+            let mut v = pac::dma::regs::CtrlTrig(0);
+            v.set_en(true);
+            v.set_data_size(DataSize::SIZE_HALFWORD);
+            v.set_incr_read(false);
+            v.set_incr_write(true);
+            v.set_ring_sel(true);
+            v.set_ring_size(RING_BITS);
+            v.set_treq_sel(TreqSel::ADC);
+            v.set_chain_to(CH_CTRL as u8);
+            v.set_irq_quiet(true);
+            v.0
+        });
+        let c = dma.ch(CH_CTRL);
+        c.read_addr()
+            .write_value(core::ptr::addr_of!(RUN_COUNT) as u32);
+        c.write_addr().write_value(DATA_COUNT_TRIG);
+        c.trans_count().write_value(1);
+        c.al1_ctrl().write_value({
+            let mut v = pac::dma::regs::CtrlTrig(0);
+            v.set_en(true);
+            v.set_data_size(DataSize::SIZE_WORD);
+            v.set_incr_read(false);
+            v.set_incr_write(false);
+            v.set_treq_sel(TreqSel::PERMANENT);
+            v.set_chain_to(CH_CTRL as u8); // to itself: no chain
+            v.set_irq_quiet(true);
+            v.0
+        });
         dma.multi_chan_trigger()
-            .write(|w| w.set_multi_chan_trigger(1 << CH_A));
+            .write(|w| w.set_multi_chan_trigger(1 << CH_DATA));
         let adc = pac::ADC;
         adc.fcs().write(|w| {
             w.set_en(true);
@@ -140,12 +170,16 @@ impl Sampler {
             w.set_ainsel(0);
         });
         while !adc.cs().read().ready() {}
-        let t0 = now_us();
-        adc.cs().write(|w| {
-            w.set_en(true);
-            w.set_rrobin(0b11);
-            w.set_ainsel(0);
-            w.set_start_many(true);
+        // Conversion 0 starts with the write, right at the edge of t0.
+        let t0 = critical_section::with(|_| {
+            let t0 = wait_until(now_us() + 1);
+            adc.cs().write(|w| {
+                w.set_en(true);
+                w.set_rrobin(0b11);
+                w.set_ainsel(0);
+                w.set_start_many(true);
+            });
+            t0
         });
         Sampler {
             t0,
@@ -181,13 +215,7 @@ impl Sampler {
     }
 
     fn written(&self) -> u64 {
-        let dma = pac::DMA;
-        let ch = if dma.ch(CH_A).ctrl_trig().read().busy() {
-            CH_A
-        } else {
-            CH_B
-        };
-        let addr = dma.ch(ch).write_addr().read();
+        let addr = pac::DMA.ch(CH_DATA).write_addr().read();
         let pos = ((addr.wrapping_sub(ring_base() as u32)) / 2) as u64 % RING as u64;
         // The absolute count is the latest one with these low bits that the
         // clock allows (a little slack for the conversion in flight).
