@@ -75,7 +75,7 @@ static SESSION: StaticCell<Session> = StaticCell::new();
     entry = "cortex_m_rt::entry"
 )]
 async fn main(spawner: Spawner) {
-    let p = embassy_rp::init(Default::default());
+    let p = embassy_rp::init(clock_config());
     // Why this boot happened: a watchdog reset means the firmware restarted
     // under a host that may still hold the port (protocol: Error *restarted*).
     let restarted = pac::WATCHDOG.reason().read().0 != 0;
@@ -164,6 +164,25 @@ async fn main(spawner: Spawner) {
     };
     let (tx, rx) = class.split();
     rig_loop(session, hw, sampler, tx, rx).await
+}
+
+/// clk_sys = 120 MHz (12 MHz crystal × 120 / (6 × 2); VCO 1440 MHz), not
+/// embassy-rp's 125 MHz: 120 cycles make a microsecond and 1250 a period of
+/// the speaker's 96 kHz carrier, so two carrier periods are exactly one
+/// 48 kHz sample and the speaker's start is a whole number of cycles after a
+/// TIMER edge (speaker.rs). USB and the ADC run from the USB PLL (48 MHz), the
+/// TIMER from the crystal: neither changes.
+fn clock_config() -> embassy_rp::config::Config {
+    let mut config = embassy_rp::config::Config::default();
+    if let Some(xosc) = config.clocks.xosc.as_mut() {
+        xosc.sys_pll = Some(embassy_rp::clocks::PllConfig {
+            refdiv: 1,
+            fbdiv: 120,
+            post_div1: 6,
+            post_div2: 2,
+        });
+    }
+    config
 }
 
 #[embassy_executor::task]

@@ -2,9 +2,10 @@
 //! low-pass into the PAM8302), its duty set per sample by DMA, with a start
 //! that is exact to the rig's clock and reported as it happens on the pin.
 //!
-//! * Carrier: clk_sys 125 MHz / (TOP + 1) with TOP = 1301, 96.0 kHz, two
-//!   carrier periods per 48 kHz sample; a sample s (i16) sets the compare
-//!   level (s + 32768) * 1302 / 65536, 0..=1301 (silence: 651, half duty).
+//! * Carrier: clk_sys 120 MHz / (TOP + 1) with TOP = 1249, exactly 96 kHz
+//!   (main.rs sets clk_sys for this), two carrier periods per 48 kHz sample;
+//!   a sample s (i16) sets the compare level (s + 32768) * 1250 / 65536,
+//!   0..=1249 (silence: 625, half duty).
 //! * Pacing: the slice's own wrap DREQ (DREQ_PWM_WRAP0) paces the data
 //!   channel (DMA 8), which writes one level into CC per wrap; each sample's
 //!   level is in the buffer twice, so it holds for two periods. CC is double
@@ -20,10 +21,13 @@
 //!   With interrupts off, its handler waits for the TIMER's edge at
 //!   `at - START_US`, then sets the slice's counter to `PHASE` (the carrier's
 //!   phase is reset), clears the data channel's DREQ counter and triggers it.
-//!   The first wrap comes TOP + 1 - PHASE = 1198 cycles later; its DREQ moves
-//!   the first level into CC, and the second wrap, 1302 cycles after that,
-//!   puts it on the pin: 2500 cycles, exactly `START_US` = 20 µs after the
-//!   counter write. The Onset reports the TIMER read right after that write
+//!   The first wrap comes TOP + 1 - PHASE = 1150 cycles later; its DREQ moves
+//!   the first level into CC, and the second wrap, 1250 cycles after that,
+//!   puts it on the pin: 2400 cycles, exactly `START_US` = 20 µs after the
+//!   counter write. (The carrier period cut short by the write, and the one
+//!   that follows at the old level, are the only trace of the reset on the
+//!   pin: a disturbance of at most about 2 µs × full scale, 20 µs ahead of the
+//!   stimulus.) The Onset reports the TIMER read right after that write
 //!   plus 20 µs, so normally `at` itself; the write lags the edge by the
 //!   few cycles of the wait loop (under 0.2 µs). A late handler (a command
 //!   that arrived under 24 µs ahead, interrupts held off) starts at the next
@@ -44,13 +48,13 @@ use rig_protocol::sensor;
 use crate::actuate::log_onset;
 use crate::stamp::{now_us, wait_until};
 
-pub const TOP: u16 = 1301;
+pub const TOP: u16 = 1249;
 pub const SILENCE: u16 = (TOP + 1).div_ceil(2);
 pub const RATE: u32 = 48_000;
 /// The counter value written at the start (see the module documentation).
-const PHASE: u16 = 104;
+const PHASE: u16 = 100;
 /// From the counter write to the first level on the pin, µs:
-/// (TOP + 1 - PHASE) + (TOP + 1) = 2500 cycles of 125 MHz.
+/// (TOP + 1 - PHASE) + (TOP + 1) = 2400 cycles of 120 MHz.
 pub const START_US: u64 = 20;
 /// How long before the start edge the alarm fires (interrupt entry and the
 /// preparation take about 1 µs; the rest is spent waiting for the edge).
@@ -258,7 +262,7 @@ fn start(cs: critical_section::CriticalSection<'_>, p: &mut Play) {
     // The edge `START_US` before `at`, or the next one when that has passed.
     wait_until(p.at.saturating_sub(START_US).max(now_us() + 1));
     pac::PWM.ch(0).ctr().write(|w| w.set_ctr(PHASE));
-    // The wrap that follows is 1198 cycles away: nothing counts in between.
+    // The wrap that follows is 1150 cycles away: nothing counts in between.
     let t = now_us();
     let d = pac::DMA.ch(CH_DATA);
     d.dbg_ctdreq().write_value(pac::dma::regs::DbgCtdreq(0));

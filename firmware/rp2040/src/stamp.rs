@@ -9,7 +9,7 @@
 //! has re-armed the buffer, so stamps and packets pair off in order.
 //!
 //! The stamp is taken at interrupt entry plus a few dozen cycles (under 1 µs at
-//! 125 MHz), unless a critical section holds interrupts off at that moment.
+//! 120-125 MHz), unless a critical section holds interrupts off at that moment.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
