@@ -175,11 +175,24 @@ bridge.stdio[3].on('data', (s) => {
     maybeExec();
   }
 });
+// Host bytes reach the rig at the emulated time equal to their wall arrival time, never
+// earlier: when emulated time trails (a loaded machine, a stall), they wait for it in
+// an alarm. So the rig cannot stamp a byte before the host sent it, and clock sync over
+// the emulated link stays causal however far the emulator falls behind.
+const inbound = []; // [emulated ns due, bytes]
+const inboundAlarm = chip.clock.createAlarm(() => deliverInbound());
+function deliverInbound() {
+  while (inbound.length && inbound[0][0] <= chip.clock.nanos) {
+    const bytes = inbound.shift()[1];
+    sniffer.toRig.feed(bytes);
+    host.write(bytes);
+  }
+  if (inbound.length) inboundAlarm.schedule(inbound[0][0] - chip.clock.nanos);
+}
 bridge.stdout.on('data', (buf) => {
   pacer.kick(); // bring emulated time up to now before the bytes reach the rig
-  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
-  sniffer.toRig.feed(bytes);
-  host.write(bytes);
+  inbound.push([pacer.e0 + pacer.wallNs(), new Uint8Array(buf.buffer, buf.byteOffset, buf.length)]);
+  deliverInbound();
   pacer.kick();
 });
 bridge.on('exit', (code) => {
@@ -227,14 +240,11 @@ const commands = {
   edges: (c) => ({ edges: probes.edges(c.pin, c.sinceNs ?? 0, c.untilNs ?? Infinity) }),
   freeze: (c) => {
     // A stalled rig: its CPU hangs for `ms` of wall time (no instruction, so no USB
-    // traffic either); its peripherals and clock run on (Pacer.resumeAfterHang).
+    // traffic either); its peripherals and clock run on (Pacer.hangFor).
     const ms = c.ms ?? 1000;
     const at = chip.clock.nanos;
-    pacer.stop();
-    setTimeout(() => {
-      const jumpNs = pacer.resumeAfterHang();
-      stalls.push({ emulatedNs: at, ms, catchUpMs: jumpNs / 1e6 });
-    }, ms);
+    pacer.hangFor(ms);
+    stalls.push({ emulatedNs: at, ms });
     return { ok: true, emulatedNs: at };
   },
   hang: (c) => {

@@ -271,19 +271,19 @@ impl Sampler {
             }
             let first_pair = (self.done / 2) as usize;
             let mut onset = None;
-            for j in 0..run {
+            let m_out = &mut mic.buf[mic.len..mic.len + run];
+            let p_out = &mut pd.buf[pd.len..pd.len + run];
+            for (j, (m, p)) in m_out.iter_mut().zip(p_out.iter_mut()).enumerate() {
                 // SAFETY: the index is masked into the ring's RING / 2 pairs.
                 let w = unsafe { pairs.add((first_pair + j) & (RING / 2 - 1)).read_volatile() };
-                let m = convert(w);
-                let p = convert(w >> 16);
-                mic.buf[mic.len + j] = m;
-                pd.buf[pd.len + j] = p;
-                if self.onset.feed(p) && onset.is_none() {
+                *m = convert(w);
+                *p = convert(w >> 16);
+                if self.onset.feed(*p) && onset.is_none() {
                     onset = Some(self.done + 2 * j as u64 + 1);
                 }
             }
-            if run > 0 {
-                *last_mic = Some(mic.buf[mic.len + run - 1]);
+            if let Some(&m) = m_out.last() {
+                *last_mic = Some(m);
             }
             mic.len += run;
             pd.len += run;

@@ -40,6 +40,7 @@ export class Pacer {
     this.halted = null;
     this.hangNs = 0;
     this.hangs = [];
+    this.hungUntilWall = 0;
   }
 
   wallNs() {
@@ -60,19 +61,13 @@ export class Pacer {
   }
 
   /**
-   * End a stall (after `stop()`): the rig's CPU hung while its TIMER, DMA, ADC, PWM and
-   * USB controller ran on. The clock jumps to the wall clock at once, firing every
-   * peripheral alarm in between with no instruction executed (interrupts pend, a USB
-   * OUT packet lands in the one buffer the firmware had armed); then the CPU runs again
-   * and meets all of that, as firmware does after a hang. Returns the wall ns the jump took.
+   * A stall: the rig's CPU hangs for `ms` of wall time while its TIMER, DMA, ADC, PWM
+   * and USB controller run on in real time (no instruction executes; interrupts pend; a
+   * USB OUT packet lands in the one buffer the firmware had armed, the rest wait). Then
+   * the CPU runs again and meets all of that, as firmware does after a hang.
    */
-  resumeAfterHang() {
-    const w = this.wallNs();
-    const target = this.e0 + w;
-    if (this.clock.nanos < target) this.clock.tick(target - this.clock.nanos);
-    this.running = true;
-    this.schedule(0);
-    return this.wallNs() - w;
+  hangFor(ms) {
+    this.hungUntilWall = this.wallNs() + ms * 1e6;
   }
 
   /**
@@ -133,9 +128,11 @@ export class Pacer {
     const deadline = startWall + this.sliceBudgetNs;
     const target = this.e0 + startWall;
     const cycleNanos = 1e9 / this.rp2040.clkSys;
+    const hung = this.hungUntilWall > startWall;
     let n = 0;
     try {
-      while (clock.nanos < target) {
+      if (hung && clock.nanos < target) clock.tick(target - clock.nanos);
+      while (!hung && clock.nanos < target) {
         if (core.waiting) {
           const next = clock.nextAlarm ? clock.nextAlarm.nanos : Infinity;
           const to = Math.min(next, target);
@@ -171,6 +168,10 @@ export class Pacer {
     this.inSlice = false;
     if (this.onSliceEnd) this.onSliceEnd();
     if (!this.running) return;
+    if (hung) {
+      this.schedule(1); // the peripherals' time moves on in steps of about 1 ms
+      return;
+    }
     if (clock.nanos < this.e0 + endWall && !core.waiting) {
       this.schedule(0); // busy and behind: run again after I/O
       return;
