@@ -33,6 +33,10 @@ const CH_CTRL: usize = 11;
 pub const BLOCK: usize = 256;
 pub const RATE: u32 = 48_000;
 const ADC_FIFO: u32 = 0x4004_c00c;
+/// Counting the DMA's progress from its ring position alone is safe while
+/// less than a ring (85 ms) passed since the last count; beyond this, µs, the
+/// count is taken from the clock.
+const RECOUNT_US: u64 = 40_000;
 
 const DMA_BASE: u32 = 0x5000_0000;
 /// The data channel's AL1_TRANS_COUNT_TRIG alias (offset 0x1c of its block).
@@ -104,6 +108,9 @@ pub struct Sampler {
     t0: u64,
     /// Conversions consumed so far.
     done: u64,
+    /// Conversions written by the DMA at the last look, and its rig time.
+    counted: u64,
+    counted_at: u64,
     streams: [Stream; 2],
     onset: OnsetDetector,
     pub overruns: u32,
@@ -184,6 +191,8 @@ impl Sampler {
         Sampler {
             t0,
             done: 0,
+            counted: 0,
+            counted_at: t0,
             streams: [
                 Stream {
                     buf: [0; BLOCK],
@@ -214,20 +223,32 @@ impl Sampler {
         }
     }
 
-    fn written(&self) -> u64 {
+    /// The number of conversions the DMA has written since the start.
+    fn written(&mut self) -> u64 {
         let addr = pac::DMA.ch(CH_DATA).write_addr().read();
         let pos = ((addr.wrapping_sub(ring_base() as u32)) / 2) as u64 % RING as u64;
-        // The absolute count is the latest one with these low bits that the
-        // clock allows (a little slack for the conversion in flight).
-        let by_time = (now_us().saturating_sub(self.t0) * 12) / 125 + 2;
+        let now = now_us();
         let ring = RING as u64;
-        let base = by_time - by_time % ring;
-        let n = base + pos;
-        if n > by_time {
-            n.saturating_sub(ring)
+        let n = if now - self.counted_at < RECOUNT_US {
+            // Less than a ring since the last count: the DMA moved on by the
+            // distance between the two positions (no division on the way).
+            let moved = (pos + ring - self.counted % ring) % ring;
+            self.counted + moved
         } else {
-            n
-        }
+            // The absolute count is the latest one with these low bits that
+            // the clock allows (a little slack for the conversion in flight).
+            let by_time = (now.saturating_sub(self.t0) * 12) / 125 + 2;
+            let base = by_time - by_time % ring;
+            let n = base + pos;
+            if n > by_time {
+                n.saturating_sub(ring)
+            } else {
+                n
+            }
+        };
+        self.counted = n;
+        self.counted_at = now;
+        n
     }
 
     /// Takes the conversions that arrived; calls `sink` for every full block
