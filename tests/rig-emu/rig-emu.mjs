@@ -183,15 +183,28 @@ const inbound = []; // [emulated ns due, bytes]
 const inboundAlarm = chip.clock.createAlarm(() => deliverInbound());
 function deliverInbound() {
   while (inbound.length && inbound[0][0] <= chip.clock.nanos) {
-    const bytes = inbound.shift()[1];
-    sniffer.toRig.feed(bytes);
+    const [due, bytes] = inbound.shift();
+    sniffer.toRig.feed(bytes, due);
     host.write(bytes);
   }
   if (inbound.length) inboundAlarm.schedule(inbound[0][0] - chip.clock.nanos);
 }
+// The bridge stamps each read with CLOCK_MONOTONIC (process.hrtime's clock too).
+let fromBridge = Buffer.alloc(0);
+let mono0 = null; // [hrtime ns, pacer wall ns] at one instant
 bridge.stdout.on('data', (buf) => {
   pacer.kick(); // bring emulated time up to now before the bytes reach the rig
-  inbound.push([pacer.e0 + pacer.wallNs(), new Uint8Array(buf.buffer, buf.byteOffset, buf.length)]);
+  fromBridge = fromBridge.length ? Buffer.concat([fromBridge, buf]) : buf;
+  while (fromBridge.length >= 12) {
+    const n = fromBridge.readUInt32LE(0);
+    if (fromBridge.length < 12 + n) break;
+    const readAt = fromBridge.readBigUInt64LE(4);
+    const bytes = new Uint8Array(fromBridge.subarray(12, 12 + n));
+    fromBridge = fromBridge.subarray(12 + n);
+    if (!mono0) mono0 = [process.hrtime.bigint(), pacer.wallNs()];
+    const wall = Math.min(pacer.wallNs(), mono0[1] + Number(readAt - mono0[0]));
+    inbound.push([pacer.e0 + wall, bytes]);
+  }
   deliverInbound();
   pacer.kick();
 });

@@ -114,13 +114,29 @@ if o:
               link["corrupt_frames"] == 0 and link["lost_frames"] == 0 and link["restarts"] == 0, f"{link}")
 
 # ---- 2. the acoustic path ----------------------------------------------------------------
-since = ctl("now")["emulatedAbsNs"]
-rc, o, err, wall = probe("--seconds", "3", "--acoustic", "--shots", "10")
-res.figure("acoustic_run_wall_s", round(wall, 1))
+# The microphone stream is most of what the emulator can execute in real time: on a
+# machine loaded by other work it can fall behind wall time, and then acks come late,
+# certlab's next Play goes out late and is refused as late, or the rig seems not to
+# answer. A run the harness itself saw starved (emulated time more than STARVED_MS
+# behind, beyond certlab's 60 ms scheduling margin) is repeated once; a second starved
+# run fails, saying so.
+STARVED_MS = 100
+for attempt in (1, 2):
+    since = ctl("now")["emulatedAbsNs"]
+    w0 = ctl("now")["wallNs"]
+    rc, o, err, wall = probe("--seconds", "3", "--acoustic", "--shots", "10")
+    lag = ctl("lag", fromWallNs=w0, toWallNs=ctl("now")["wallNs"])
+    worst_ms = lag["lagUs"]["max"] / 1000 if lag else None
+    res.figure(f"acoustic_run_{attempt}", {"exit": rc, "wall_s": round(wall, 1),
+                                           "emulator_lag_max_ms": worst_ms and round(worst_ms, 1)})
+    if rc == 0 or worst_ms is None or worst_ms < STARVED_MS:
+        break
+    print(f"     the emulator fell {worst_ms:.0f} ms behind wall time during that run: once more", flush=True)
 a = o and o.get("acoustic")
 res.check("certlab probe rig --acoustic --shots 10 exits 0 with every shot measured",
           rc == 0 and a is not None and len(a["shots"]) == 10 and all(s["delay_us"] is not None for s in a["shots"]),
-          err[-500:] if rc else "")
+          (err[-300:] + (f" (the emulator was starved: {worst_ms:.0f} ms behind wall time)"
+                         if worst_ms and worst_ms >= STARVED_MS else "")) if rc else "")
 if a and a["median_us"] is not None:
     shots = [s for s in a["shots"] if s["delay_us"] is not None]
     delays = [s["delay_us"] for s in shots]

@@ -51,7 +51,9 @@ class Direction {
     this.kept = [];
   }
 
-  feed(bytes) {
+  /** Bytes that passed; `arrivedNs`: when they reached the harness, in emulated ns (host side). */
+  feed(bytes, arrivedNs = null) {
+    this.arrivedNs = arrivedNs;
     for (const b of bytes) {
       if (b !== 0) {
         if (this.len < this.buf.length) this.buf[this.len] = b;
@@ -79,7 +81,7 @@ class Direction {
     const kind = TYPES[type];
     if (!kind) return;
     const p = 4;
-    const rec = { kind, version: f[0], seq: dv.getUint16(2, true), ns: this.clock.nanos };
+    const rec = { kind, version: f[0], seq: dv.getUint16(2, true), ns: this.clock.nanos, arrivedNs: this.arrivedNs };
     if (kind === 'onset') {
       if (f.length < p + 9 + 4) return;
       rec.sensor = f[p];
