@@ -132,25 +132,33 @@ export class Pacer {
     let n = 0;
     try {
       if (hung && clock.nanos < target) clock.tick(target - clock.nanos);
-      let sleeps = 0;
+      // The wall clock is read about every 2000 steps (an instruction, or a jump to
+      // the next alarm while the core sleeps): reading it is not free, and the core
+      // falls asleep every few instructions. A sleeping core still has peripherals'
+      // alarms to run (the ADC and the PWM make ~300 000 a second): far behind, those
+      // alone would otherwise hold the event loop (host bytes, timers) for as long
+      // as catching up takes.
+      let steps = 0;
       while (!hung && clock.nanos < target) {
         if (core.waiting) {
           const next = clock.nextAlarm ? clock.nextAlarm.nanos : Infinity;
           const to = Math.min(next, target);
           clock.tick(to - clock.nanos);
           if (this.hangNs) this.hangNow();
-          // A sleeping core still has peripherals' alarms to run (the ADC and the
-          // PWM make ~300 000 a second): far behind, that alone would hold the event
-          // loop (host bytes, timers) for as long as it takes. Keep to the budget.
-          if ((++sleeps & 255) === 0 && this.wallNs() > deadline) break;
+          steps += 8;
         } else {
-          for (let i = 0; i < 2000 && !core.waiting; i++) {
+          let i = 0;
+          for (; i < 2000 && !core.waiting; i++) {
             const cycles = core.executeInstruction();
             clock.tick(cycles * cycleNanos);
             if (this.hangNs) this.hangNow();
           }
-          n += 2000;
+          n += i;
+          steps += i;
           if (this.halted) break;
+        }
+        if (steps >= 2000) {
+          steps = 0;
           if (this.wallNs() > deadline) break;
         }
       }
