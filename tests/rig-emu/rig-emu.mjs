@@ -268,16 +268,20 @@ const commands = {
   hangs: () => ({ hangs: pacer.hangs }),
   garbage: (c) => {
     // Noise on the rig->host line: `bytes` pseudo-random bytes between two USB packets
-    // (so usually inside a frame), as the simulated rig's rig-garbage fault does.
+    // (so usually inside a frame), as the simulated rig's rig-garbage fault does. One
+    // of them is always 0x00, the frame delimiter, so a burst also ends the frame it
+    // cut and starts a false one.
     const n = Math.max(1, Math.min(4096, c.bytes ?? 40));
     const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
+    const next = () => {
       garbageRng ^= garbageRng << 13;
       garbageRng ^= garbageRng >>> 17;
       garbageRng ^= garbageRng << 5;
-      b[i] = garbageRng & 0xff;
-      if (b[i] === 0) injected.zeros++;
-    }
+      return garbageRng >>> 0;
+    };
+    for (let i = 0; i < n; i++) b[i] = next() & 0xff;
+    b[next() % n] = 0;
+    for (const x of b) if (x === 0) injected.zeros++;
     toHost.push(b);
     injected.bursts++;
     injected.bytes += n;

@@ -321,7 +321,16 @@ res.check("the host saw no corrupt frame from the rig", rig.bad == 0, f"{rig.bad
 # ---- emulated vs wall time under load ---------------------------------------------------
 # The ADC (96 kHz, DMA) and the PWM (96 kHz carrier) run all the time; here the idle
 # firmware, then both sensor streams on (about 2 x 100 kB/s of SampleBlocks on USB).
+def settle(limit_s=20):
+    """Wait until emulated time has caught up with wall time (lag under 5 ms)."""
+    t0 = time.monotonic()
+    while ctl("stats")["lagNowUs"] > 5000 and time.monotonic() - t0 < limit_s:
+        time.sleep(0.1)
+    return time.monotonic() - t0
+
+
 def lag_window(seconds):
+    settle()
     t0 = ctl("now")["wallNs"]
     time.sleep(seconds)
     t1 = ctl("now")["wallNs"]
@@ -353,15 +362,14 @@ both, both_blocks = streaming([rp.MIC, rp.PHOTO])
 # Two streams are more than rp2040js executes in real time on a loaded machine: let
 # emulated time catch up with wall time before the clock checks below (which would
 # otherwise measure the emulator's backlog, not the rig).
-settle_t0 = time.monotonic()
-while ctl("stats")["lagNowUs"] > 5000 and time.monotonic() - settle_t0 < 20:
-    time.sleep(0.1)
-res.figure("catch_up_after_two_streams_s", round(time.monotonic() - settle_t0, 2))
+res.figure("catch_up_after_two_streams_s", round(settle(), 2))
 res.figure("lag_adc_dma_two_streams", both)
 res.figure("blocks_two_streams", both_blocks)
+# Emulated time never runs ahead of wall time (the pacer's rule), so a positive
+# drift is only catching up on a backlog; falling behind is what would matter.
 for name, w in [("ADC DMA at 96 kHz", idle), ("ADC DMA + microphone stream", mic)]:
-    res.check(f"emulated time keeps up with wall time ({name}): drift within +-500 ppm",
-              w is not None and abs(w["driftPpm"]) < 500, f"{w and round(w['driftPpm'], 1)} ppm")
+    res.check(f"emulated time keeps up with wall time ({name}): it falls behind by less than 500 ppm",
+              w is not None and w["driftPpm"] > -500, f"{w and round(w['driftPpm'], 1)} ppm")
 # Both 48 kHz streams at once are more than rp2040js executes in real time on a
 # machine of this kind (see tests/rig-emu/README.md): a figure, not a check.
 res.check("both streams deliver blocks", len(both_blocks) == 2 and min(both_blocks.values()) > 300, f"{both_blocks}")
