@@ -289,6 +289,7 @@ const commands = {
   },
   // The host's scheduled commands and the rig's Onsets as they passed on the link.
   sniffed: (c) => ({ records: sniffer.records(c.kind, c.sinceNs ?? 0) }),
+  stimulus: (c) => ({ samples: sniffer.stimulus(c.id) }),
   stack: () => stackUse(),
 };
 

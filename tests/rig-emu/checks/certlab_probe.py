@@ -16,9 +16,10 @@
    pin for one sample from the instant certlab's "speaker start" names). certlab's
    median must lie within its stated uncertainty of that truth. Each shot's
    `started_after_us` (from the rig's Onset) must equal what the harness saw on the pin
-   (the first level's wrap after the carrier's phase reset, tests/rig-emu/checks/pins.py)
-   within 1 us, and the Onset the firmware sent (read off the link by the harness's
-   sniffer) must be the one certlab used.
+   within 1 us: the carrier period from which GP16's duties are the levels of the
+   stimulus certlab uploaded (read off the link by the harness's sniffer), every one
+   of them for two periods (tests/rig-emu/checks/pins.py); and the Onset the firmware
+   sent (also read off the link) must be the one certlab used.
 3. Link faults while certlab probes, as the simulated rig's fault scenarios have them
    (tests/faults.rs: a noisy link is counted and survived; a stall shorter than the
    host's give-up time, 4 tries x 150 ms, is waited for; neither is a restart):
@@ -120,10 +121,14 @@ if o:
 # The microphone stream is most of what the emulator can execute in real time: on a
 # machine loaded by other work it can fall behind wall time, and then acks come late,
 # certlab's next Play goes out late and is refused as late, or the rig seems not to
-# answer. A run the harness itself saw starved (emulated time more than STARVED_MS
-# behind, beyond certlab's 60 ms scheduling margin) is repeated once; a second starved
-# run fails, saying so.
-STARVED_MS = 100
+# answer; its clock sync, over a link whose replies the lag holds up, also schedules
+# worse the longer a run goes. A run that failed while the harness saw it starved
+# (emulated time more than STARVED_MS behind wall time at some point: certlab sends
+# each Play 60 ms ahead) is repeated, up to twice; a run that failed unstarved, or a
+# third starved one, fails, saying which.
+STARVED_MS = 60
+
+
 def speaker_edges(since, store):
     """While certlab runs: GP16's edges around each Play's time, taken soon after it
     (the harness keeps the pin's last 2^20 edges, 5.4 s of carrier)."""
@@ -134,23 +139,26 @@ def speaker_edges(since, store):
             now = c("now")["emulatedAbsNs"]
             for p in c("sniffed", kind="play", sinceNs=since)["records"]:
                 at = p["at"]
-                if at not in store and now > at * 1000 + 1e6:
-                    store[at] = c("edges", pin=16, sinceNs=at * 1000 - 500e3, untilNs=at * 1000 + 500e3)["edges"]
+                if at not in store and now > at * 1000 + 70e6:
+                    store[at] = c("edges", pin=16, sinceNs=at * 1000 - 500e3, untilNs=at * 1000 + 70e6)["edges"]
             if last:
                 return
             done.wait(0.1)
     return go
 
 
-for attempt in (1, 2):
+for attempt in (1, 2, 3):
     since = ctl("now")["emulatedAbsNs"]
     w0 = ctl("now")["wallNs"]
     edges_at = {}
     rc, o, err, wall = probe("--seconds", "3", "--acoustic", "--shots", "10", during=speaker_edges(since, edges_at))
     lag = ctl("lag", fromWallNs=w0, toWallNs=ctl("now")["wallNs"])
     worst_ms = lag["lagUs"]["max"] / 1000 if lag else None
+    missed = [(x["shot"], x["detail"]) for x in (o or {}).get("acoustic", {}).get("shots", [])
+              if x["delay_us"] is None] if o and o.get("acoustic") else []
     res.figure(f"acoustic_run_{attempt}", {"exit": rc, "wall_s": round(wall, 1),
-                                           "emulator_lag_max_ms": worst_ms and round(worst_ms, 1)})
+                                           "emulator_lag_max_ms": worst_ms and round(worst_ms, 1),
+                                           "missed": missed})
     if rc == 0 or worst_ms is None or worst_ms < STARVED_MS:
         break
     print(f"     the emulator fell {worst_ms:.0f} ms behind wall time during that run: once more", flush=True)
@@ -185,9 +193,18 @@ if a and a["median_us"] is not None:
     onsets = [x for x in ctl("sniffed", kind="onset", sinceNs=since)["records"] if x["sensor"] == 1]
     res.check("the harness saw certlab's 10 Play commands on the link", len(plays) == 10, f"{len(plays)}")
     rows, unseen = [], []
+    stimuli = {}
     for s, p in zip(a["shots"], plays):
         at = p["at"]
-        w2, why = pins.first_level(edges_at.get(at, []), at * 1000)
+        if p.get("id") not in stimuli:
+            stimuli[p.get("id")] = ctl("stimulus", id=p.get("id"))["samples"]
+        stim = stimuli[p.get("id")]
+        # The start on the pin is where GP16's duties become the uploaded stimulus'
+        # levels (certlab's shots are 250 ms apart, 24 000 carrier periods: the counter
+        # write often leaves the carrier's phase as it was, so the reset itself is
+        # rarely visible here; see pins.py).
+        w2, why = (pins.first_level_of(edges_at.get(at, []), at * 1000, stim) if stim
+                   else (None, "no stimulus upload seen on the link"))
         fw = next((x["at"] for x in onsets if at <= x["at"] <= at + 5000), None)
         if w2 is None:
             unseen.append((s["shot"], why))
@@ -196,8 +213,9 @@ if a and a["median_us"] is not None:
     res.figure("started_after_us_certlab_pin_onset", rows)
     if unseen:
         res.figure("starts_not_visible_on_the_pin", unseen)
-    res.check("every shot's started_after_us equals the pin's first level (within 1 us), for at least 9 shots",
-              len(rows) >= 9 and all(c is not None and abs(c - pin) <= 1 for _, c, pin, _ in rows), f"{rows}")
+    res.check("every shot's started_after_us equals the time GP16 began playing the uploaded stimulus, "
+              "every level of it, within 1 us", len(rows) == 10
+              and all(c is not None and abs(c - pin) <= 1 for _, c, pin, _ in rows), f"{rows}")
     res.check("and it is the speaker Onset the firmware sent for that shot",
               rows and all(fw is not None and c == fw for _, c, _, fw in rows), f"{rows}")
 

@@ -12,9 +12,11 @@ second wrap after that write; the checks find both from the pin alone:
 * W1, the first rise on the new grid after the last rise on the old one, is the first
   wrap after the write; W2 = W1 + one period is when the first level reaches the pin.
 
-When the write left the phase where it was (the two grids agree within 20 ns, about
-one start in 250), the pin shows no reset at all and the start cannot be told from
-the pin: `first_level` says so (None) instead of guessing.
+When the write left the phase where it was (the two grids agree within 20 ns), the
+pin shows no reset at all and `first_level` says so (None) instead of guessing. That
+is rare for starts at random times (about one in 250) but the rule for a host that
+schedules a series at multiples of 250 ms, which is 24 000 carrier periods: then
+`first_level_of` finds the start from the levels themselves, given the stimulus.
 """
 
 PERIOD_NS = 1e9 / 96000
@@ -66,3 +68,38 @@ def first_level(edges, at_ns, period=PERIOD_NS):
     if last_old is None or w1 is None:
         return None, "no wrap on the new grid after the old one"
     return w1 + period, w1
+
+
+LEVELS = 1250
+
+
+def level(s):
+    return ((s + 32768) * LEVELS) >> 16
+
+
+def first_level_of(edges, at_ns, stimulus, search_us=60, period=PERIOD_NS):
+    """(W2, None) for a playback of `stimulus` (i16 samples) scheduled at `at_ns`, found
+    on the pin as the one carrier period from which the duties are the stimulus'
+    levels, each for two periods, to its end; or (None, why). It checks every level
+    on the way, so a start that fits is the playback, whatever the carrier's phase did."""
+    r = rises(edges)
+    first = next((t for t in r if t >= at_ns - search_us * 1000), None)
+    if first is None:
+        return None, "no carrier period near the scheduled time"
+    n = len(stimulus)
+    per = periods_from(edges, first, 2 * n + 4 * search_us)
+    want = [level(x) / LEVELS for x in stimulus]
+    tol = 0.5 / LEVELS
+    fits = []
+    for k0 in range(len(per)):
+        if per[k0][2] > at_ns + search_us * 1000:
+            break
+        if k0 + 2 * n > len(per):
+            break
+        if all(abs(per[k0 + 2 * i][0] - w) < tol and abs(per[k0 + 2 * i + 1][0] - w) < tol
+               and abs(per[k0 + 2 * i][1] - period) < 1 and abs(per[k0 + 2 * i + 1][1] - period) < 1
+               for i, w in enumerate(want)):
+            fits.append(per[k0][2])
+    if len(fits) != 1:
+        return None, f"{len(fits)} carrier periods start the stimulus' levels near the scheduled time"
+    return fits[0], None

@@ -2,10 +2,14 @@
 // rig protocol v1 frames (COBS, CRC-32) on its own, without the rig-protocol crate, and
 // keeps the ones the checks compare with the pins: the host's scheduled commands (Play,
 // FlashLed, PressButton: their `at`) and the rig's Onsets, each with the emulated time
-// its last byte passed. Frames that do not decode are only counted. It sees the rig's
+// its last byte passed, and the stimuli the host uploaded (StimulusData), so a check
+// can compare what GP16 played with what was sent. Frames that do not decode are only
+// counted. It sees the rig's
 // bytes before any injected garbage, so it always reads what the firmware sent.
 
 const TYPES = { 0x04: 'play', 0x05: 'led', 0x06: 'press', 0x85: 'onset' };
+const STIMULUS_DATA = 0x03;
+const MAX_STIMULUS = 1 << 20;
 const MAX_KEPT = 100000;
 
 const CRC_TABLE = (() => {
@@ -49,6 +53,7 @@ class Direction {
     this.frames = 0;
     this.bad = 0;
     this.kept = [];
+    this.stimuli = new Map(); // id -> Int16Array of `total` samples, as uploaded
   }
 
   /** Bytes that passed; `arrivedNs`: when they reached the harness, in emulated ns (host side). */
@@ -78,6 +83,20 @@ class Direction {
     }
     this.frames++;
     const type = f[1];
+    if (type === STIMULUS_DATA && f.length >= 4 + 12 + 4) {
+      const id = dv.getUint16(4, true);
+      const total = dv.getUint32(6, true);
+      const offset = dv.getUint32(10, true);
+      const n = dv.getUint16(14, true);
+      if (total > MAX_STIMULUS || f.length < 16 + 2 * n + 4) return;
+      let st = this.stimuli.get(id);
+      if (offset === 0 || !st || st.length !== total) {
+        st = new Int16Array(total);
+        this.stimuli.set(id, st);
+      }
+      for (let i = 0; i < n && offset + i < total; i++) st[offset + i] = dv.getInt16(16 + 2 * i, true);
+      return;
+    }
     const kind = TYPES[type];
     if (!kind) return;
     const p = 4;
@@ -106,6 +125,11 @@ export class Sniffer {
   records(kind, sinceNs = 0) {
     const dir = kind === 'onset' ? this.fromRig : this.toRig;
     return dir.kept.filter((r) => r.kind === kind && r.ns >= sinceNs);
+  }
+  /** The last stimulus uploaded under `id`, as sent (null if none). */
+  stimulus(id) {
+    const st = this.toRig.stimuli.get(id);
+    return st ? Array.from(st) : null;
   }
   counts() {
     return {
