@@ -5,12 +5,13 @@
 //! embassy-time has ALARM0) and a short queue of `(on, off)` intervals. The
 //! alarm fires `LEAD_US` before a switch is due; with interrupts off its
 //! handler waits for the TIMER's edge at the due microsecond and then drives
-//! the pin through SIO (a single-cycle write), so the pin switches within
-//! about 0.1 µs after the edge: on and off times, and so durations, are exact
-//! to the rig's clock. The rig time of each switch-on is the TIMER read right
+//! the pin through SIO (a single-cycle write), so the pin switches about
+//! 0.2 µs after the edge: on and off times, and so durations, are exact to
+//! the rig's clock. The rig time of each switch-on is the TIMER read right
 //! after the pin write, logged and reported by the main loop as an Onset; a
 //! handler that runs late (interrupts held off for longer than the lead)
 //! switches at once and that read says how late.
+
 use core::cell::RefCell;
 
 use critical_section::Mutex;
