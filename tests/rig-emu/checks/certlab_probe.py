@@ -156,9 +156,13 @@ for attempt in (1, 2, 3):
     worst_ms = lag["lagUs"]["max"] / 1000 if lag else None
     missed = [(x["shot"], x["detail"]) for x in (o or {}).get("acoustic", {}).get("shots", [])
               if x["delay_us"] is None] if o and o.get("acoustic") else []
+    # When each Play reached the harness (read off the pty), relative to its `at`: about
+    # -60 ms is on time (certlab sends 60 ms ahead); later means certlab sent it late.
+    sent = sorted({(p["at"], round((p["arrivedNs"] / 1e3 - p["at"]) / 1e3, 1))
+                   for p in ctl("sniffed", kind="play", sinceNs=since)["records"]})
     res.figure(f"acoustic_run_{attempt}", {"exit": rc, "wall_s": round(wall, 1),
                                            "emulator_lag_max_ms": worst_ms and round(worst_ms, 1),
-                                           "missed": missed})
+                                           "missed": missed, "play_arrived_minus_at_ms": [d for _, d in sent]})
     if rc == 0 or worst_ms is None or worst_ms < STARVED_MS:
         break
     print(f"     the emulator fell {worst_ms:.0f} ms behind wall time during that run: once more", flush=True)
