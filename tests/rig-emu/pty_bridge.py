@@ -4,14 +4,19 @@
 Node cannot open a pty without native modules, so rig-emu spawns this: it opens a pty
 pair, puts the slave in raw mode, writes "PTY <slave path>" on fd 3, and copies bytes
 between the master and its own stdin/stdout (stdin: from the rig, stdout: to the rig).
-It keeps its own slave descriptor open, so a client that closes and reopens the port
-does not hang the master up. It ends when stdin closes.
+Bytes to the rig go out in records `length u32 | CLOCK_MONOTONIC ns u64 | bytes`, the
+time this process read them from the pty: the emulator schedules them at that instant,
+so a busy emulator process that reads its pipe late does not make the host's bytes
+late. It keeps its own slave descriptor open, so a client that closes and reopens the
+port does not hang the master up. It ends when stdin closes.
 """
 
 import os
 import pty
 import select
+import struct
 import sys
+import time
 import tty
 
 
@@ -39,7 +44,10 @@ def main():
             except OSError:
                 data = None
             if data:
-                os.write(stdout, data)
+                rec = struct.pack("<IQ", len(data), time.monotonic_ns()) + data
+                view = memoryview(rec)
+                while view:
+                    view = view[os.write(stdout, view):]
         if to_master:
             try:
                 n = os.write(master, to_master)

@@ -21,12 +21,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RP2040 } from 'rp2040js';
 
-import { AnalogWorld, patchAdcRoundRobin, patchDmaAbortRead, patchDmaTimers } from './lib/analog.mjs';
+import { AnalogWorld, patchAdcRoundRobin, patchDmaAbortRead, patchPwmCounterWrite, patchPwmDreq } from './lib/analog.mjs';
 import { installFlashModel } from './lib/flash.mjs';
 import { loadImage } from './lib/image.mjs';
 import { Pacer } from './lib/pacer.mjs';
 import { Probes } from './lib/probes.mjs';
 import { MiniRom } from './lib/rom.mjs';
+import { Sniffer } from './lib/sniff.mjs';
 import { UsbHost } from './lib/usbhost.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -114,7 +115,8 @@ chip.onBreak = (imm) => {
   finish(1, `firmware stopped: ${why}`);
 };
 
-patchDmaTimers(chip);
+patchPwmDreq(chip);
+patchPwmCounterWrite(chip);
 patchDmaAbortRead(chip);
 patchAdcRoundRobin(chip);
 const world = new AnalogWorld(chip, {
@@ -122,6 +124,7 @@ const world = new AnalogWorld(chip, {
   lightDelayNs: opts.lightDelayUs * 1000,
 });
 const probes = new Probes(chip, { pins: [14, 15, 16, 25] });
+const sniffer = new Sniffer(chip.clock);
 const resets = [];
 chip.peripherals[0x40058].onWatchdogTrigger = () => {
   resets.push({ nanos: chip.clock.nanos, cause: 'watchdog' });
@@ -135,6 +138,8 @@ chip.peripherals[0x40058].onWatchdogTrigger = () => {
 let bridge = null;
 let usbInfo = null;
 let toHost = [];
+const injected = { bursts: 0, bytes: 0, zeros: 0 };
+let garbageRng = 0x2545f491;
 function flushToHost() {
   if (!toHost.length || !bridge) return;
   const chunks = toHost;
@@ -145,7 +150,10 @@ const host = new UsbHost(chip, {
   log,
   // Bytes for the host are written to the bridge once per pacing slice (one pipe
   // write per slice instead of one per 64-byte packet; a slice is at most 2 ms).
-  onData: (buf) => toHost.push(buf),
+  onData: (buf) => {
+    sniffer.fromRig.feed(buf);
+    toHost.push(buf);
+  },
   onConfigured: (info) => {
     usbInfo = info;
     out(`USB ${JSON.stringify({ vid: info.vid, pid: info.pid, bcdDevice: info.bcdDevice, ...info.strings })}`);
@@ -167,9 +175,37 @@ bridge.stdio[3].on('data', (s) => {
     maybeExec();
   }
 });
+// Host bytes reach the rig at the emulated time equal to their wall arrival time, never
+// earlier: when emulated time trails (a loaded machine, a stall), they wait for it in
+// an alarm. So the rig cannot stamp a byte before the host sent it, and clock sync over
+// the emulated link stays causal however far the emulator falls behind.
+const inbound = []; // [emulated ns due, bytes]
+const inboundAlarm = chip.clock.createAlarm(() => deliverInbound());
+function deliverInbound() {
+  while (inbound.length && inbound[0][0] <= chip.clock.nanos) {
+    const [due, bytes] = inbound.shift();
+    sniffer.toRig.feed(bytes, due);
+    host.write(bytes);
+  }
+  if (inbound.length) inboundAlarm.schedule(inbound[0][0] - chip.clock.nanos);
+}
+// The bridge stamps each read with CLOCK_MONOTONIC (process.hrtime's clock too).
+let fromBridge = Buffer.alloc(0);
+let mono0 = null; // [hrtime ns, pacer wall ns] at one instant
 bridge.stdout.on('data', (buf) => {
   pacer.kick(); // bring emulated time up to now before the bytes reach the rig
-  host.write(new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
+  fromBridge = fromBridge.length ? Buffer.concat([fromBridge, buf]) : buf;
+  while (fromBridge.length >= 12) {
+    const n = fromBridge.readUInt32LE(0);
+    if (fromBridge.length < 12 + n) break;
+    const readAt = fromBridge.readBigUInt64LE(4);
+    const bytes = new Uint8Array(fromBridge.subarray(12, 12 + n));
+    fromBridge = fromBridge.subarray(12 + n);
+    if (!mono0) mono0 = [process.hrtime.bigint(), pacer.wallNs()];
+    const wall = Math.min(pacer.wallNs(), mono0[1] + Number(readAt - mono0[0]));
+    inbound.push([pacer.e0 + wall, bytes]);
+  }
+  deliverInbound();
   pacer.kick();
 });
 bridge.on('exit', (code) => {
@@ -198,7 +234,14 @@ function stats() {
     warnings: Object.fromEntries(warnings),
     edges: probes.counts(),
     adcConversions: world.conversions,
-    world: { acousticDelayUs: world.acousticDelayNs / 1000, lightDelayUs: world.lightDelayNs / 1000 },
+    world: {
+      acousticDelayUs: world.acousticDelayNs / 1000,
+      lightDelayUs: world.lightDelayNs / 1000,
+      smoothUs: world.smoothNs / 1000,
+    },
+    sniffed: sniffer.counts(),
+    injected,
+    stalls,
   };
 }
 
@@ -209,15 +252,71 @@ const commands = {
   'usb-reset': () => (host.busReset(), { ok: true }),
   edges: (c) => ({ edges: probes.edges(c.pin, c.sinceNs ?? 0, c.untilNs ?? Infinity) }),
   freeze: (c) => {
-    // A stalled rig: nothing runs (no USB traffic either) for `ms` of wall time.
-    pacer.stop();
-    setTimeout(() => {
-      pacer.running = true;
-      pacer.schedule(0);
-    }, c.ms ?? 1000);
+    // A stalled rig: its CPU hangs for `ms` of wall time (no instruction, so no USB
+    // traffic either); its peripherals and clock run on (Pacer.hangFor).
+    const ms = c.ms ?? 1000;
+    const at = chip.clock.nanos;
+    pacer.hangFor(ms);
+    stalls.push({ emulatedNs: at, ms });
+    return { ok: true, emulatedNs: at };
+  },
+  hang: (c) => {
+    // The CPU stops for `us` of emulated time from emulated ns `atNs` (peripherals run on).
+    pacer.hangAt(c.atNs, (c.us ?? 10) * 1000);
     return { ok: true };
   },
+  hangs: () => ({ hangs: pacer.hangs }),
+  garbage: (c) => {
+    // Noise on the rig->host line: `bytes` pseudo-random bytes between two USB packets
+    // (so usually inside a frame), as the simulated rig's rig-garbage fault does. One
+    // of them is always 0x00, the frame delimiter, so a burst also ends the frame it
+    // cut and starts a false one.
+    const n = Math.max(1, Math.min(4096, c.bytes ?? 40));
+    const b = new Uint8Array(n);
+    const next = () => {
+      garbageRng ^= garbageRng << 13;
+      garbageRng ^= garbageRng >>> 17;
+      garbageRng ^= garbageRng << 5;
+      return garbageRng >>> 0;
+    };
+    for (let i = 0; i < n; i++) b[i] = next() & 0xff;
+    b[next() % n] = 0;
+    for (const x of b) if (x === 0) injected.zeros++;
+    toHost.push(b);
+    injected.bursts++;
+    injected.bytes += n;
+    return { ok: true, bytes: n };
+  },
+  // The host's scheduled commands and the rig's Onsets as they passed on the link.
+  sniffed: (c) => ({ records: sniffer.records(c.kind, c.sinceNs ?? 0) }),
+  stimulus: (c) => ({ samples: sniffer.stimulus(c.id) }),
+  stack: () => stackUse(),
 };
+
+const stalls = [];
+
+// The deepest the stack has reached: cortex-m-rt (feature paint-stack) fills the RAM
+// between the end of the statics and the top with 0xCCCCCCCC at boot. Scanning down
+// from the top, the stack ends at the first run of 256 painted words.
+function stackUse() {
+  const ram = chip.sramView;
+  const top = chip.sram.length;
+  let run = 0;
+  for (let off = top - 4; off >= 0; off -= 4) {
+    if (ram.getUint32(off, true) === 0xcccccccc) {
+      run++;
+      if (run === 256) {
+        const deepest = off + 256 * 4; // the lowest word the stack wrote
+        let low = off;
+        while (low >= 4 && ram.getUint32(low - 4, true) === 0xcccccccc) low -= 4;
+        return { usedBytes: top - deepest, paintedBytesLeft: deepest - low };
+      }
+    } else {
+      run = 0;
+    }
+  }
+  return { usedBytes: null, paintedBytesLeft: 0 };
+}
 
 const ctl = net.createServer((sock) => {
   let buf = '';

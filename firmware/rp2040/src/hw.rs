@@ -31,9 +31,6 @@ pub struct Hw {
     pub restart: [bool; 2],
 }
 
-// A refusal is 144 bytes on the stack for an instant (as rig-protocol's own
-// RigHandler::command returns it); a rig has no heap to box it in.
-#[allow(clippy::result_large_err)]
 fn ahead(at: RigTime, now: RigTime) -> Result<u64, Refusal> {
     if at.0.saturating_sub(now.0) >= MAX_AHEAD_US {
         return Err(Refusal::new(
@@ -96,7 +93,7 @@ impl RigHandler for Hw {
                 let at = ahead(at, now)?;
                 if speaker::busy() {
                     return Err(Refusal::new(
-                        ErrorCode::BufferFull,
+                        ErrorCode::Busy,
                         "a playback is already scheduled",
                     ));
                 }
@@ -108,7 +105,7 @@ impl RigHandler for Hw {
                     Ok(())
                 } else {
                     Err(Refusal::new(
-                        ErrorCode::BufferFull,
+                        ErrorCode::Busy,
                         "a playback is already scheduled",
                     ))
                 }
@@ -140,16 +137,15 @@ impl RigHandler for Hw {
 
 fn refused(r: actuate::Refused) -> Refusal {
     match r {
-        actuate::Refused::QueueFull => Refusal::new(ErrorCode::BufferFull, "schedule queue full"),
-        actuate::Refused::Overlaps => Refusal::new(
-            ErrorCode::BadParameter,
-            "overlaps an interval already scheduled",
-        ),
+        // Protocol: *busy* (8) is the code for both, the station's fault.
+        actuate::Refused::QueueFull => Refusal::new(ErrorCode::Busy, "schedule queue full"),
+        actuate::Refused::Overlaps => {
+            Refusal::new(ErrorCode::Busy, "overlaps an interval already scheduled")
+        }
     }
 }
 
 impl Hw {
-    #[allow(clippy::result_large_err)]
     fn stream(&mut self, input: usize, rate: u32, on: bool) -> Result<(), Refusal> {
         if on && rate != sampler::RATE {
             return Err(Refusal::fmt(

@@ -53,6 +53,13 @@ const VID: u16 = 0x1209;
 const PID: u16 = 0x000e;
 /// How often the main loop takes ADC samples and logged onsets.
 const SERVICE_US: u64 = 1_000;
+/// The session's event queue, bytes: 30 full SampleBlocks, 85 ms of both
+/// 48 kHz streams (the ADC ring's length), so a USB hiccup of that long
+/// loses no block.
+const EVENT_QUEUE: usize = 16_384;
+
+/// The protocol session of this rig.
+pub type Session = RigSession<EVENT_QUEUE>;
 
 /// Wakes the main loop (an actuator fired, a playback started).
 pub static WAKE: Signal<CriticalSectionRawMutex, ()> = Signal::new();
@@ -61,14 +68,14 @@ type UsbDrv = Driver<'static, USB>;
 
 static STIMULI: ConstStaticCell<[i16; hw::STIMULUS_SAMPLES]> =
     ConstStaticCell::new([0; hw::STIMULUS_SAMPLES]);
-static SESSION: StaticCell<RigSession> = StaticCell::new();
+static SESSION: StaticCell<Session> = StaticCell::new();
 
 #[embassy_executor::main(
     executor = "embassy_rp::executor::Executor",
     entry = "cortex_m_rt::entry"
 )]
 async fn main(spawner: Spawner) {
-    let p = embassy_rp::init(Default::default());
+    let p = embassy_rp::init(clock_config());
     // Why this boot happened: a watchdog reset means the firmware restarted
     // under a host that may still hold the port (protocol: Error *restarted*).
     let restarted = pac::WATCHDOG.reason().read().0 != 0;
@@ -111,6 +118,21 @@ async fn main(spawner: Spawner) {
     static CDC_STATE: StaticCell<State> = StaticCell::new();
 
     let driver = Driver::new(p.USB, Irqs);
+    // The actuators' and the speaker's start alarms (TIMER_IRQ_1..3) keep
+    // the highest priority, so a USB transfer, a speaker refill or
+    // embassy-time's alarm never delays a scheduled switch; those run one
+    // level below (a receipt stamp may then wait for an actuator's edge,
+    // at most a few µs).
+    {
+        use embassy_rp::interrupt::{InterruptExt, Priority};
+        for irq in [
+            embassy_rp::interrupt::USBCTRL_IRQ,
+            embassy_rp::interrupt::DMA_IRQ_1,
+            embassy_rp::interrupt::TIMER_IRQ_0,
+        ] {
+            irq.set_priority(Priority::P1);
+        }
+    }
     let mut builder = Builder::new(
         driver,
         config,
@@ -129,7 +151,7 @@ async fn main(spawner: Spawner) {
         spawner.spawn(t);
     }
 
-    let session = SESSION.init(RigSession::new(RigConfig::default()));
+    let session = SESSION.init(Session::new(RigConfig::default()));
     if restarted {
         session.announce_restart(RigTime(stamp::now_us()));
     }
@@ -142,6 +164,25 @@ async fn main(spawner: Spawner) {
     };
     let (tx, rx) = class.split();
     rig_loop(session, hw, sampler, tx, rx).await
+}
+
+/// clk_sys = 120 MHz (12 MHz crystal × 120 / (6 × 2); VCO 1440 MHz), not
+/// embassy-rp's 125 MHz: 120 cycles make a microsecond and 1250 a period of
+/// the speaker's 96 kHz carrier, so two carrier periods are exactly one
+/// 48 kHz sample and the speaker's start is a whole number of cycles after a
+/// TIMER edge (speaker.rs). USB and the ADC run from the USB PLL (48 MHz), the
+/// TIMER from the crystal: neither changes.
+fn clock_config() -> embassy_rp::config::Config {
+    let mut config = embassy_rp::config::Config::default();
+    if let Some(xosc) = config.clocks.xosc.as_mut() {
+        xosc.sys_pll = Some(embassy_rp::clocks::PllConfig {
+            refdiv: 1,
+            fbdiv: 120,
+            post_div1: 6,
+            post_div2: 2,
+        });
+    }
+    config
 }
 
 #[embassy_executor::task]
@@ -163,7 +204,7 @@ async fn blink_task(mut led: Output<'static>) -> ! {
 /// every millisecond the ADC ring and the onset log are emptied into it;
 /// whatever it wants to send is written out in 64-byte packets.
 async fn rig_loop(
-    session: &'static mut RigSession,
+    session: &'static mut Session,
     mut hw: hw::Hw,
     mut sampler: sampler::Sampler,
     mut tx: Sender<'static, UsbDrv>,
@@ -215,7 +256,7 @@ async fn rig_loop(
 }
 
 fn service(
-    session: &mut RigSession,
+    session: &mut Session,
     hw: &mut hw::Hw,
     sampler: &mut sampler::Sampler,
     onsets: &mut [(u8, u64); 16],

@@ -9,7 +9,7 @@
 //! has re-armed the buffer, so stamps and packets pair off in order.
 //!
 //! The stamp is taken at interrupt entry plus a few dozen cycles (under 1 µs at
-//! 125 MHz), unless a critical section holds interrupts off at that moment.
+//! 120-125 MHz), unless a critical section holds interrupts off at that moment.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -36,6 +36,25 @@ pub fn now_us() -> u64 {
             return ((hi as u64) << 32) | lo as u64;
         }
     }
+}
+
+/// Spins until the TIMER reaches rig time `t` and returns `t`, or returns the
+/// time at once if `t` has passed. It watches TIMERAWL alone (one load a turn,
+/// a few cycles), so a caller that writes a register right after returning
+/// does so within about 0.1 µs of the microsecond's first edge. For waits of
+/// a few microseconds only (callers hold interrupts off meanwhile).
+#[inline(always)]
+#[allow(dead_code)] // examples/echo.rs shares this file and does not wait
+pub fn wait_until(t: u64) -> u64 {
+    let now = now_us();
+    if now >= t {
+        return now;
+    }
+    let lo = t as u32;
+    // Less than 2^31 µs ahead: the wrapping difference of the low words
+    // orders the two times, across a carry into the high word too.
+    while (pac::TIMER.timerawl().read().wrapping_sub(lo) as i32) < 0 {}
+    t
 }
 
 /// Runs first in USBCTRL_IRQ; never clears anything, so embassy's handler sees

@@ -3,7 +3,8 @@ import { performance } from 'node:perf_hooks';
 // Runs the emulated RP2040 against the host's wall clock.
 //
 // rp2040js's SimulationClock is a counter of emulated nanoseconds that advances by the
-// cycles of each instruction (8 ns at 125 MHz) and jumps to the next alarm when the core
+// cycles of each instruction (at clk_sys, which rp2040js derives from the PLL registers
+// the firmware writes: 8.33 ns at the rig's 120 MHz) and jumps to the next alarm when the core
 // sleeps (WFI/WFE). Left alone it runs as fast as the host allows: idle firmware races
 // ahead of real time, busy firmware falls behind.
 //
@@ -23,8 +24,6 @@ import { performance } from 'node:perf_hooks';
 // `lag` statistics measure it. If the host cannot execute instructions as fast as the
 // firmware needs them, the lag grows without bound: that rate is reported as drift.
 
-const CYCLE_NANOS = 8; // 125 MHz
-
 export class Pacer {
   constructor(rp2040, { sliceBudgetMs = 4, realtime = true } = {}) {
     this.rp2040 = rp2040;
@@ -39,6 +38,9 @@ export class Pacer {
     this.lagSamples = []; // [wallNs since start, lagNs at that time, max lagNs in that ms]
     this.maxLagSamples = 600000; // 10 minutes
     this.halted = null;
+    this.hangNs = 0;
+    this.hangs = [];
+    this.hungUntilWall = 0;
   }
 
   wallNs() {
@@ -56,6 +58,36 @@ export class Pacer {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  /**
+   * A stall: the rig's CPU hangs for `ms` of wall time while its TIMER, DMA, ADC, PWM
+   * and USB controller run on in real time (no instruction executes; interrupts pend; a
+   * USB OUT packet lands in the one buffer the firmware had armed, the rest wait). Then
+   * the CPU runs again and meets all of that, as firmware does after a hang.
+   */
+  hangFor(ms) {
+    this.hungUntilWall = this.wallNs() + ms * 1e6;
+  }
+
+  /**
+   * Hang the CPU for `ns` of emulated time from emulated time `atNs` (as a long
+   * critical section or a bus stall would): the clock and the peripherals run on, no
+   * instruction executes, interrupts wait. For testing what firmware reports when it
+   * runs late.
+   */
+  hangAt(atNs, ns) {
+    const alarm = this.clock.createAlarm(() => {
+      this.hangNs = ns;
+    });
+    alarm.schedule(Math.max(0, atNs - this.clock.nanos));
+  }
+
+  hangNow() {
+    const ns = this.hangNs;
+    this.hangNs = 0;
+    this.hangs.push({ atNs: this.clock.nanos, ns });
+    this.clock.tick(ns);
   }
 
   halt(reason) {
@@ -95,20 +127,38 @@ export class Pacer {
     const startWall = this.wallNs();
     const deadline = startWall + this.sliceBudgetNs;
     const target = this.e0 + startWall;
+    const cycleNanos = 1e9 / this.rp2040.clkSys;
+    const hung = this.hungUntilWall > startWall;
     let n = 0;
     try {
-      while (clock.nanos < target) {
+      if (hung && clock.nanos < target) clock.tick(target - clock.nanos);
+      // The wall clock is read about every 2000 steps (an instruction, or a jump to
+      // the next alarm while the core sleeps): reading it is not free, and the core
+      // falls asleep every few instructions. A sleeping core still has peripherals'
+      // alarms to run (the ADC and the PWM make ~300 000 a second): far behind, those
+      // alone would otherwise hold the event loop (host bytes, timers) for as long
+      // as catching up takes.
+      let steps = 0;
+      while (!hung && clock.nanos < target) {
         if (core.waiting) {
           const next = clock.nextAlarm ? clock.nextAlarm.nanos : Infinity;
           const to = Math.min(next, target);
           clock.tick(to - clock.nanos);
+          if (this.hangNs) this.hangNow();
+          steps += 8;
         } else {
-          for (let i = 0; i < 2000 && !core.waiting; i++) {
+          let i = 0;
+          for (; i < 2000 && !core.waiting; i++) {
             const cycles = core.executeInstruction();
-            clock.tick(cycles * CYCLE_NANOS);
+            clock.tick(cycles * cycleNanos);
+            if (this.hangNs) this.hangNow();
           }
-          n += 2000;
+          n += i;
+          steps += i;
           if (this.halted) break;
+        }
+        if (steps >= 2000) {
+          steps = 0;
           if (this.wallNs() > deadline) break;
         }
       }
@@ -131,6 +181,10 @@ export class Pacer {
     this.inSlice = false;
     if (this.onSliceEnd) this.onSliceEnd();
     if (!this.running) return;
+    if (hung) {
+      this.schedule(1); // the peripherals' time moves on in steps of about 1 ms
+      return;
+    }
     if (clock.nanos < this.e0 + endWall && !core.waiting) {
       this.schedule(0); // busy and behind: run again after I/O
       return;
