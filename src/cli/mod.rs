@@ -194,7 +194,7 @@ Examples:
         #[arg(long, default_value_t = 48_000)]
         rate: u32,
         /// Print one JSON object (with `acoustic` {sample_rate, shots
-        /// [{shot, delay_us, uncertainty_us, started_after_us, detail}],
+        /// [{shot, at_us, delay_us, uncertainty_us, started_after_us, detail}],
         /// median_us, median_uncertainty_us, gap_blocks, overrun_blocks}).
         #[arg(long)]
         json: bool,

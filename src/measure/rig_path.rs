@@ -35,6 +35,8 @@ const SYNC_EXCHANGES: usize = 32;
 #[derive(Debug, Clone, Serialize)]
 pub struct PathShot {
     pub shot: u32,
+    /// The rig time the burst was scheduled for, µs (`None` when not emitted).
+    pub at_us: Option<u64>,
     /// Speaker start to microphone arrival, µs; `None` when not found.
     pub delay_us: Option<f64>,
     /// Expanded (k = 2) uncertainty of `delay_us`, µs.
@@ -137,6 +139,7 @@ pub fn acoustic_path(
     for (k, e) in emitted.iter().enumerate() {
         let mut shot = PathShot {
             shot: k as u32,
+            at_us: e.as_ref().ok().map(|a| a.0),
             delay_us: None,
             uncertainty_us: None,
             started_after_us: None,

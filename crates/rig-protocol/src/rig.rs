@@ -147,27 +147,31 @@ impl<const N: usize> FrameRing<N> {
     fn is_empty(&self) -> bool {
         self.len == 0
     }
-    fn put(&mut self, b: u8) {
-        let at = (self.head + self.len) % N;
-        self.buf[at] = b;
-        self.len += 1;
+    /// Copy `bytes` in at the tail (the caller checked the room), in at
+    /// most two runs.
+    fn put_all(&mut self, bytes: &[u8]) {
+        let tail = (self.head + self.len) % N;
+        let first = bytes.len().min(N - tail);
+        self.buf[tail..tail + first].copy_from_slice(&bytes[..first]);
+        self.buf[..bytes.len() - first].copy_from_slice(&bytes[first..]);
+        self.len += bytes.len();
     }
-    fn get(&mut self) -> u8 {
-        let b = self.buf[self.head];
-        self.head = (self.head + 1) % N;
-        self.len -= 1;
-        b
+    /// Copy `out.len()` bytes out from the head (the caller checked they
+    /// are there), in at most two runs.
+    fn get_all(&mut self, out: &mut [u8]) {
+        let first = out.len().min(N - self.head);
+        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        let rest = out.len() - first;
+        out[first..].copy_from_slice(&self.buf[..rest]);
+        self.head = (self.head + out.len()) % N;
+        self.len -= out.len();
     }
     fn push(&mut self, frame: &[u8]) -> bool {
         if N - self.len < frame.len() + 2 {
             return false;
         }
-        for b in (frame.len() as u16).to_le_bytes() {
-            self.put(b);
-        }
-        for &b in frame {
-            self.put(b);
-        }
+        self.put_all(&(frame.len() as u16).to_le_bytes());
+        self.put_all(frame);
         true
     }
     /// Length of the next frame, taking its length prefix.
@@ -175,14 +179,14 @@ impl<const N: usize> FrameRing<N> {
         if self.len < 2 {
             return None;
         }
-        Some(u16::from_le_bytes([self.get(), self.get()]) as usize)
+        let mut n = [0u8; 2];
+        self.get_all(&mut n);
+        Some(u16::from_le_bytes(n) as usize)
     }
     /// Move up to `n` bytes of the current frame into `out`.
     fn take(&mut self, out: &mut [u8], n: usize) -> usize {
         let k = n.min(out.len()).min(self.len);
-        for o in out[..k].iter_mut() {
-            *o = self.get();
-        }
+        self.get_all(&mut out[..k]);
         k
     }
 }
@@ -513,6 +517,35 @@ impl<const EVENTS: usize> State<EVENTS> {
             self.stats.events_dropped += 1;
         }
         ok
+    }
+}
+
+#[cfg(test)]
+mod ring_tests {
+    use super::FrameRing;
+
+    #[test]
+    fn frames_wrap_around_the_ring_whole_and_in_order() {
+        let mut r = FrameRing::<16>::new();
+        let mut out = [0u8; 16];
+        for round in 0..40u8 {
+            let len = (round % 7 + 1) as usize;
+            let mut frame = [0u8; 7];
+            for (i, b) in frame[..len].iter_mut().enumerate() {
+                *b = round ^ i as u8;
+            }
+            let frame = &frame[..len];
+            assert!(r.push(frame), "round {round}");
+            let n = r.start_frame().unwrap();
+            assert_eq!(n, frame.len());
+            // Taken in two pieces, as a 64-byte USB packet might cut it.
+            let a = r.take(&mut out[..2], n);
+            let b = r.take(&mut out[a..], n - a);
+            assert_eq!(&out[..a + b], frame);
+            assert!(r.is_empty());
+        }
+        assert!(r.push(&[1; 14]));
+        assert!(!r.push(&[1]), "no room for a frame and its length");
     }
 }
 
