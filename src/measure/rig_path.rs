@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::delay::Correlator;
 use super::measurement::K;
+use super::shots::{audio_shots, AudioEmission, AudioWindow};
 use super::stimulus::Stimulus;
 use crate::profile::StimulusKind;
 use crate::sampling::{Acquisition, Capture};
@@ -132,58 +133,54 @@ pub fn acoustic_path(
     let map = capture
         .time_map()
         .ok_or_else(|| fail("the rig's microphone delivered nothing".into()))?;
+    // Both ends are rig stamps: the shot analysis runs on the rig's clock
+    // (in ns), and the rig's 1 µs tick bounds the emission's stamp.
+    let starts: Vec<Option<RigTime>> = emitted
+        .iter()
+        .map(|e| {
+            e.as_ref()
+                .ok()
+                .map(|at| fired_at(&onsets, rig_protocol::sensor::SPEAKER, *at))
+        })
+        .collect();
+    let emissions: Vec<Result<AudioEmission, (HostTime, String)>> = emitted
+        .iter()
+        .zip(&starts)
+        .map(|(e, start)| match (e, start) {
+            (Ok(_), Some(st)) => Ok(AudioEmission {
+                emitted: HostTime(st.0 as i64 * 1000),
+                emit_hw_ns: 500.0,
+                at_capture_ns: st.0 as f64 * 1e3,
+            }),
+            (Err(why), _) => Err((HostTime(0), why.clone())),
+            (Ok(_), None) => Err((HostTime(0), "no start time".into())),
+        })
+        .collect();
     let mut corr = Correlator::new(&samples, rate);
-    let guard = (0.002 * rate as f64) as usize;
-    let window = ((BURST_S + MAX_PATH_S) * rate as f64).ceil() as usize + guard;
-    let mut out = Vec::with_capacity(emitted.len());
-    for (k, e) in emitted.iter().enumerate() {
-        let mut shot = PathShot {
-            shot: k as u32,
+    let window = AudioWindow {
+        len: ((BURST_S + MAX_PATH_S) * rate as f64).ceil() as usize,
+        guard: (0.002 * rate as f64) as usize,
+        subtract_s: 0.0,
+    };
+    let (analysed, _) = audio_shots(&emissions, &capture, &map, &mut corr, window, |t| {
+        (HostTime(t.round() as i64), 0.0)
+    });
+    let out: Vec<PathShot> = analysed
+        .into_iter()
+        .zip(emitted.iter().zip(&starts))
+        .map(|(s, (e, start))| PathShot {
+            shot: s.index,
             at_us: e.as_ref().ok().map(|a| a.0),
-            delay_us: None,
-            uncertainty_us: None,
-            started_after_us: None,
-            detail: String::new(),
-        };
-        let at = match e {
-            Ok(at) => *at,
-            Err(why) => {
-                shot.detail = format!("not emitted: {why}");
-                out.push(shot);
-                continue;
-            }
-        };
-        let started = fired_at(&onsets, rig_protocol::sensor::SPEAKER, at);
-        shot.started_after_us = Some(started.0 as f64 - at.0 as f64);
-        let t_emit_ns = started.0 as f64 * 1e3;
-        let start = (map.index_of(t_emit_ns).round() as i64 - guard as i64).max(0) as usize;
-        let stop = (start + window).min(capture.samples.len());
-        if stop <= start || stop - start < window {
-            shot.detail = "the capture ended before this shot's window".into();
-        } else if capture.has_hole_in(start, stop) {
-            shot.detail = "samples were lost in this shot's window (see gap_blocks)".into();
-        } else {
-            match corr.estimate(&capture.samples[start..stop]) {
-                Ok(d) => {
-                    let t_arr = map.time_of(start as f64 + d.delay_samples);
-                    let detect_s = d.std_uncertainty_samples / rate as f64;
-                    let stamp_s = map.fit_uncertainty_ns * 1e-9;
-                    // Both ends are rig stamps: the rig's 1 µs tick is the
-                    // only clock term.
-                    let tick_s = 1e-6 / 12f64.sqrt();
-                    let u = K * (detect_s.powi(2) + stamp_s.powi(2) + tick_s.powi(2)).sqrt();
-                    shot.delay_us = Some((t_arr - t_emit_ns) / 1e3);
-                    shot.uncertainty_us = Some(u * 1e6);
-                    shot.detail = format!(
-                        "confidence {:.3}, peak SNR {:.1} dB, polarity {:+}",
-                        d.confidence, d.snr_db, d.polarity
-                    );
-                }
-                Err(e) => shot.detail = e.to_string(),
-            }
-        }
-        out.push(shot);
-    }
+            delay_us: s.value_ms().map(|v| v * 1e3),
+            uncertainty_us: s.uncertainty_ms().map(|u| u * 1e3),
+            started_after_us: e
+                .as_ref()
+                .ok()
+                .zip(*start)
+                .map(|(at, st)| st.0 as f64 - at.0 as f64),
+            detail: s.detail,
+        })
+        .collect();
     let mut delays: Vec<f64> = out.iter().filter_map(|s| s.delay_us).collect();
     delays.sort_by(f64::total_cmp);
     let median = (!delays.is_empty()).then(|| {
