@@ -14,17 +14,22 @@
 //! - [`trust`]: keys, the authority's documents, the OFFICIAL/UNOFFICIAL
 //!   marking, signed reports and their verification.
 //! - [`cli`]: the `certlab` command line.
+//! - [`statistic`], [`dsp`], [`files`]: leaves the others share (statistic
+//!   names and values; I0, sinc, Kaiser and line fits; atomic file writing).
 //! - [`usb`]: USB descriptors, HID report descriptors and sysfs trees, parsed
 //!   (never judged).
 
 pub mod cli;
+pub mod dsp;
 pub mod error;
+pub mod files;
 pub mod measure;
 pub mod profile;
 pub mod report;
 pub mod run;
 pub mod sampling;
 pub mod station;
+pub mod statistic;
 pub mod time;
 pub mod trust;
 pub mod usb;

@@ -1,26 +1,15 @@
-//! Descriptive statistics of a set of shots.
+//! Descriptive statistics of a set of shots, and their uncertainties.
 //!
-//! Owns n, min, max, mean, median, p95, p99, stddev and MAD, and the naming of
-//! outliers. It never drops a value: outliers are listed, and still counted.
+//! Owns computing n, min, max, mean, median, p95, p99, stddev and MAD
+//! ([`Stats::of`]), a step's instrument and median uncertainties
+//! ([`StepStatistics`]), and the naming of outliers. It never drops a value:
+//! outliers are listed, and still counted. The names and the value type are
+//! `crate::statistic`'s (shared with `profile`); judging them against limits
+//! is `profile::judge`'s, recording them `report`'s.
 
-use serde::{Deserialize, Serialize};
+pub use crate::statistic::{Statistic, Stats};
 
-/// Summary statistics of a set of values. Percentiles use linear
-/// interpolation between order statistics (type 7, as R and NumPy default).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    pub n: usize,
-    pub min: f64,
-    pub max: f64,
-    pub mean: f64,
-    pub median: f64,
-    pub p95: f64,
-    pub p99: f64,
-    /// Sample standard deviation (n - 1 in the denominator; 0 when n = 1).
-    pub stddev: f64,
-    /// Median absolute deviation from the median (unscaled).
-    pub mad: f64,
-}
+use super::procedure::K;
 
 /// Robust z-score above which a value is named an outlier (Iglewicz and Hoaglin).
 pub const OUTLIER_Z: f64 = 3.5;
@@ -54,20 +43,6 @@ impl Stats {
             stddev: var.sqrt(),
             mad: quantile_sorted(&dev, 0.5),
         })
-    }
-
-    /// The value of a named statistic.
-    pub fn get(&self, statistic: Statistic) -> f64 {
-        match statistic {
-            Statistic::Min => self.min,
-            Statistic::Max => self.max,
-            Statistic::Mean => self.mean,
-            Statistic::Median => self.median,
-            Statistic::P95 => self.p95,
-            Statistic::P99 => self.p99,
-            Statistic::Stddev => self.stddev,
-            Statistic::Mad => self.mad,
-        }
     }
 
     /// Standard error of the median of a sample of this spread
@@ -104,45 +79,38 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
-/// A statistic a profile limit can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Statistic {
-    Min,
-    Max,
-    Mean,
-    Median,
-    P95,
-    P99,
-    Stddev,
-    Mad,
+/// A step's statistics over its measured shots, with their uncertainties
+/// (docs/architecture.md, "Uncertainty").
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepStatistics {
+    /// Statistics of the measured values, ms; `None` when none was measured.
+    pub stats: Option<Stats>,
+    /// Expanded (k = 2) instrument uncertainty of each statistic, ms: the
+    /// widest shot uncertainty; `None` without shots.
+    pub uncertainty_ms: Option<f64>,
+    /// Expanded uncertainty of the median as an estimate of the device's
+    /// median: the shots' median instrument uncertainty and the median's
+    /// sampling error (k = 2) in quadrature, ms.
+    pub median_uncertainty_ms: Option<f64>,
 }
 
-impl Statistic {
-    pub const ALL: [Statistic; 8] = [
-        Statistic::Min,
-        Statistic::Max,
-        Statistic::Mean,
-        Statistic::Median,
-        Statistic::P95,
-        Statistic::P99,
-        Statistic::Stddev,
-        Statistic::Mad,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Statistic::Min => "min",
-            Statistic::Max => "max",
-            Statistic::Mean => "mean",
-            Statistic::Median => "median",
-            Statistic::P95 => "p95",
-            Statistic::P99 => "p99",
-            Statistic::Stddev => "stddev",
-            Statistic::Mad => "mad",
+impl StepStatistics {
+    /// From the measured shots' values and their expanded uncertainties
+    /// (both in ms, the missed shots left out).
+    pub fn of(values: &[f64], uncertainties: &[f64]) -> StepStatistics {
+        let stats = Stats::of(values);
+        let uncertainty_ms = uncertainties.iter().copied().reduce(f64::max);
+        let median_uncertainty_ms = match (&stats, Stats::of(uncertainties)) {
+            (Some(s), Some(u)) => {
+                Some((u.median.powi(2) + (K * s.median_standard_error()).powi(2)).sqrt())
+            }
+            _ => None,
+        };
+        StepStatistics {
+            stats,
+            uncertainty_ms,
+            median_uncertainty_ms,
         }
-    }
-    pub fn parse(s: &str) -> Option<Statistic> {
-        Statistic::ALL.into_iter().find(|x| x.name() == s)
     }
 }
 
@@ -168,6 +136,21 @@ mod tests {
         v.push(90.0);
         assert_eq!(outliers(&v), vec![29]);
         assert_eq!(Stats::of(&v).unwrap().n, 30);
+    }
+
+    #[test]
+    fn step_uncertainties() {
+        let s = StepStatistics::of(&[40.0, 41.0, 42.0, 43.0], &[0.2, 0.4, 0.3, 0.3]);
+        assert_eq!(s.uncertainty_ms, Some(0.4));
+        let st = s.stats.as_ref().unwrap();
+        let sampling = K * st.median_standard_error();
+        let want = (0.3f64.powi(2) + sampling.powi(2)).sqrt();
+        assert_eq!(s.median_uncertainty_ms, Some(want));
+        let none = StepStatistics::of(&[], &[]);
+        assert_eq!(
+            (none.stats, none.uncertainty_ms, none.median_uncertainty_ms),
+            (None, None, None)
+        );
     }
 
     #[test]

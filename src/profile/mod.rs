@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::measure::stats::Statistic;
+use crate::statistic::Statistic;
 
 pub use parse::{kind_keys, parse_profile, Diagnostic, FORMAT};
 pub use requirement::Requirement;

@@ -15,9 +15,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::Digest;
 
+use crate::files::AtomicFile;
 use crate::measure::procedure::{self, Ctx, Measurement};
 use crate::profile::Profile;
-use crate::report::{self, AtomicFile, ClockSyncRecord, Ending, Report, StationRecord, StepRecord};
+use crate::report::{self, ClockSyncRecord, Ending, Report, StationRecord, StepRecord};
 use crate::station::sync::ClockSync;
 use crate::station::{self, Station};
 use crate::time::HostTime;
@@ -352,7 +353,7 @@ async fn run_steps(
         marking: marking.name().into(),
         marking_reasons: marking.reasons.clone(),
         marking_notes: marking.notes.clone(),
-        notice: (!marking.official).then(|| report::UNOFFICIAL_NOTICE.to_string()),
+        notice: (!marking.official).then(|| crate::trust::marking::UNOFFICIAL_NOTICE.to_string()),
         signer: crate::trust::statement::SignerRecord {
             kind: opts.signing.kind,
             key_id: opts.signing.key_id.clone(),

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::documents::{rfc3339, Document, TrustFile};
 
+/// The notice every UNOFFICIAL report carries, and `certlab verify` prints
+/// for one.
+pub const UNOFFICIAL_NOTICE: &str =
+    "Unofficial test results do not constitute a certification or endorsement by the program";
+
 /// Who signed a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

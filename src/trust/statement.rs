@@ -194,6 +194,6 @@ pub fn sign_dir(dir: &Path, predicate: Predicate, key: &SigningKey) -> std::io::
     // Compact JSON: one subject a match for `grep -o` (docs/verifying.md).
     let payload = serde_json::to_vec(&statement).map_err(std::io::Error::other)?;
     let env = Envelope::sign(IN_TOTO_TYPE, &payload, key);
-    crate::report::AtomicFile::write(&dir.join(SIGNATURE_FILE), &env.to_json())?;
+    crate::files::AtomicFile::write(&dir.join(SIGNATURE_FILE), &env.to_json())?;
     Ok(statement)
 }

@@ -381,7 +381,7 @@ pub fn verify_dir(
         }
         ("UNOFFICIAL", Some(m)) => {
             v.status = Status::Unofficial;
-            v.notice = Some(crate::report::UNOFFICIAL_NOTICE);
+            v.notice = Some(super::marking::UNOFFICIAL_NOTICE);
             if m.official {
                 v.reasons = p.reasons.clone();
                 notes.push(

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{AtomicFile, Report, StepRecord};
+use super::{Report, StepRecord};
+use crate::files::AtomicFile;
 use crate::{Error, Result};
 
 /// What to render besides the defaults.

@@ -16,8 +16,8 @@ use plotters::prelude::*;
 
 use super::glyphs;
 use super::{Correlation, Options, ShotRow, StepData};
-use crate::measure::stats::Statistic;
 use crate::report::Report;
+use crate::statistic::Statistic;
 
 /// DejaVu Sans (licence: assets/fonts/LICENSE-DejaVu.txt).
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
