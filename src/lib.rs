@@ -14,8 +14,9 @@
 //! - [`trust`]: keys, the authority's documents, the OFFICIAL/UNOFFICIAL
 //!   marking, signed reports and their verification.
 //! - [`cli`]: the `certlab` command line.
-//! - [`statistic`], [`dsp`], [`files`]: leaves the others share (statistic
-//!   names and values; I0, sinc, Kaiser and line fits; atomic file writing).
+//! - [`statistic`], [`dsp`], [`files`], [`timestamp`]: leaves the others
+//!   share (statistic names and values; I0, sinc, Kaiser and line fits;
+//!   atomic file writing; RFC 3339 text of times).
 //! - [`usb`]: USB descriptors, HID report descriptors and sysfs trees, parsed
 //!   (never judged).
 
@@ -31,6 +32,7 @@ pub mod sampling;
 pub mod station;
 pub mod statistic;
 pub mod time;
+pub mod timestamp;
 pub mod trust;
 pub mod usb;
 

@@ -10,6 +10,7 @@
 pub mod views;
 mod write;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::measure::procedure::{Anomalies, Measurement, RequirementResult, Shot};
@@ -164,8 +165,10 @@ pub struct StepRecord {
     /// Rate of the captured stream's clock against its time stamps, ppm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_drift_ppm: Option<f64>,
-    pub started_at: String,
-    pub finished_at: String,
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub finished_at: DateTime<Utc>,
     /// Raw data files of this step, relative to the report directory.
     pub raw: Vec<String>,
 }
@@ -196,8 +199,10 @@ pub struct Report {
     pub device: DeviceIdentity,
     pub station: StationRecord,
     pub clock_sync: ClockSyncRecord,
-    pub started_at: String,
-    pub finished_at: String,
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub finished_at: DateTime<Utc>,
     pub harness: Harness,
     pub steps: Vec<StepRecord>,
 }
@@ -230,8 +235,8 @@ pub fn step_record(
     step: &Step,
     m: &Measurement,
     ending: Ending,
-    started_at: String,
-    finished_at: String,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
     raw: Vec<String>,
 ) -> StepRecord {
     let values: Vec<f64> = m.shots.iter().filter_map(|s| s.value_ms).collect();
@@ -308,7 +313,7 @@ pub fn step_record(
 }
 
 /// A step that did not run.
-pub fn skipped_record(step: &Step, why: &str, at: &str) -> StepRecord {
+pub fn skipped_record(step: &Step, why: &str, at: DateTime<Utc>) -> StepRecord {
     StepRecord {
         id: step.id.clone(),
         kind: step.kind.name().into(),
@@ -332,8 +337,8 @@ pub fn skipped_record(step: &Step, why: &str, at: &str) -> StepRecord {
         },
         anomalies: Anomalies::default(),
         stream_drift_ppm: None,
-        started_at: at.to_string(),
-        finished_at: at.to_string(),
+        started_at: at,
+        finished_at: at,
         raw: Vec::new(),
     }
 }
@@ -478,7 +483,7 @@ pub type CsvRow = [String; 9];
 pub fn csv_rows(
     step: &Step,
     shots: &[Shot],
-    utc_of: &dyn Fn(crate::time::HostTime) -> String,
+    utc_of: &dyn Fn(crate::time::HostTime) -> DateTime<Utc>,
 ) -> Vec<CsvRow> {
     shots
         .iter()
@@ -491,7 +496,7 @@ pub fn csv_rows(
                 s.uncertainty_ms
                     .map(|v| format!("{v:.6}"))
                     .unwrap_or_default(),
-                utc_of(s.emitted),
+                crate::timestamp::record(utc_of(s.emitted)),
                 if s.value_ms.is_some() {
                     "measured"
                 } else {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::Digest;
 
@@ -22,6 +22,7 @@ use crate::report::{self, ClockSyncRecord, Ending, Report, StationRecord, StepRe
 use crate::station::sync::ClockSync;
 use crate::station::{self, Station};
 use crate::time::HostTime;
+use crate::timestamp;
 use crate::{Error, Result};
 
 /// What `certlab run` was asked to do.
@@ -49,10 +50,6 @@ pub struct RunSummary {
     pub dir: PathBuf,
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 /// Maps host time to UTC for the record.
 #[derive(Clone, Copy)]
 struct WallClock {
@@ -61,8 +58,9 @@ struct WallClock {
 }
 
 impl WallClock {
-    fn of(&self, t: HostTime) -> String {
-        rfc3339(self.utc + chrono::Duration::nanoseconds(t.0 - self.host.0))
+    /// The UTC time of `t`, in whole microseconds (as the record keeps it).
+    fn of(&self, t: HostTime) -> DateTime<Utc> {
+        timestamp::whole_micros(self.utc + chrono::Duration::nanoseconds(t.0 - self.host.0))
     }
 }
 
@@ -79,10 +77,7 @@ pub fn execute(opts: RunOptions) -> Result<RunSummary> {
     )?;
     // Whole microseconds: the time report.json states is the time the
     // marking was decided at, so `certlab verify` recomputes it exactly.
-    let started = {
-        use chrono::SubsecRound;
-        Utc::now().trunc_subsecs(6)
-    };
+    let started = timestamp::whole_micros(Utc::now());
     let dir = match &opts.out {
         Some(d) => d.clone(),
         None => opts.reports_root.join(report::default_dir_name(
@@ -144,8 +139,8 @@ fn predicate(r: &Report) -> crate::trust::statement::Predicate {
         },
         device: serde_json::to_value(&r.device).unwrap_or(serde_json::Value::Null),
         outcome: r.outcome.name().into(),
-        started_at: r.started_at.clone(),
-        finished_at: r.finished_at.clone(),
+        started_at: r.started_at,
+        finished_at: r.finished_at,
         trust_documents: r.trust.clone(),
         harness: HarnessRef {
             name: r.harness.name.clone(),
@@ -247,7 +242,7 @@ async fn run_steps(
             records.push(report::skipped_record(
                 step,
                 why,
-                &wall.of(station.clock.now()),
+                wall.of(station.clock.now()),
             ));
             continue;
         }
@@ -380,7 +375,7 @@ async fn run_steps(
             resyncs: bursts.saturating_sub(1),
             exchanges: sync.len(),
         },
-        started_at: rfc3339(started),
+        started_at: started,
         finished_at: wall.of(station.clock.now()),
         harness: report::Harness::default(),
         steps: records,

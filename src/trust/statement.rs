@@ -8,6 +8,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -80,8 +81,12 @@ pub struct Predicate {
     /// The device identity, as report.json has it.
     pub device: serde_json::Value,
     pub outcome: String,
-    pub started_at: String,
-    pub finished_at: String,
+    /// The run's times, as report.json states them (the test time the
+    /// marking was decided at is `started_at`).
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub finished_at: DateTime<Utc>,
     pub trust_documents: Vec<TrustRef>,
     pub harness: HarnessRef,
 }
