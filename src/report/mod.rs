@@ -14,10 +14,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::measure::procedure::{Anomalies, Measurement, RequirementResult, Shot};
-use crate::measure::stats::{Stats, StepStatistics};
+use crate::measure::stats::StepStatistics;
 use crate::profile::judge::{judge, judge_step, LimitResult, StepFacts, StepVerdict, Verdict};
 use crate::profile::{Profile, Step};
 use crate::station::{DeviceIdentity, LinkStats, RigInfo};
+use crate::statistic::Stats;
 use crate::trust::statement::{SignerRecord, TrustRef};
 
 pub use write::{create_report_dir, default_dir_name, write_files};
