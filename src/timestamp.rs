@@ -52,9 +52,12 @@ pub mod serde_record {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse(&text)
-            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time: {e}")))
+        parse_field(&String::deserialize(d)?)
+    }
+
+    /// A field's text as a time, or an error that names the text.
+    pub(super) fn parse_field<E: serde::de::Error>(text: &str) -> Result<DateTime<Utc>, E> {
+        super::parse(text).map_err(|e| E::custom(format!("{text:?} is not an RFC 3339 time: {e}")))
     }
 }
 
@@ -72,11 +75,7 @@ pub mod serde_record_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
         Option::<String>::deserialize(d)?
-            .map(|text| {
-                super::parse(&text).map_err(|e| {
-                    serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time: {e}"))
-                })
-            })
+            .map(|text| super::serde_record::parse_field(&text))
             .transpose()
     }
 }
@@ -91,32 +90,29 @@ mod tests {
 
     #[test]
     fn the_record_has_whole_microseconds_always() {
-        assert_eq!(
-            record(t("2026-11-22T20:15:00Z")),
-            "2026-11-22T20:15:00.000000Z"
-        );
-        assert_eq!(
-            record(t("2026-11-22T21:15:00.5+01:00")),
-            "2026-11-22T20:15:00.500000Z"
-        );
-        // Cut, not rounded: the same as whole_micros first.
-        let ns = t("2026-11-22T20:15:00.123456789Z");
-        assert_eq!(record(ns), "2026-11-22T20:15:00.123456Z");
-        assert_eq!(record(whole_micros(ns)), record(ns));
-        assert_eq!(parse(&record(ns)).unwrap(), whole_micros(ns));
+        for (given, written) in [
+            ("2026-11-22T20:15:00Z", "2026-11-22T20:15:00.000000Z"),
+            ("2026-11-22T21:15:00.5+01:00", "2026-11-22T20:15:00.500000Z"),
+            // Cut, not rounded.
+            (
+                "2026-11-22T20:15:00.123456789Z",
+                "2026-11-22T20:15:00.123456Z",
+            ),
+        ] {
+            assert_eq!(record(t(given)), written);
+            assert_eq!(parse(written).unwrap(), whole_micros(t(given)));
+        }
     }
 
     #[test]
     fn documents_have_as_few_digits_as_the_time_needs() {
-        assert_eq!(document(t("2027-01-31T00:00:00Z")), "2027-01-31T00:00:00Z");
-        assert_eq!(
-            document(t("2026-11-22T20:15:00.500Z")),
-            "2026-11-22T20:15:00.500Z"
-        );
-        assert_eq!(
-            document(t("2026-11-22T20:15:00.123456Z")),
-            "2026-11-22T20:15:00.123456Z"
-        );
+        for (given, written) in [
+            ("2027-01-31T00:00:00.000Z", "2027-01-31T00:00:00Z"),
+            ("2026-11-22T20:15:00.5Z", "2026-11-22T20:15:00.500Z"),
+            ("2026-11-22T20:15:00.123456Z", "2026-11-22T20:15:00.123456Z"),
+        ] {
+            assert_eq!(document(t(given)), written);
+        }
     }
 
     /// The trust documents' fields are written by chrono's serde: the same

@@ -8,7 +8,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::scale::{
-    axis, in_range, legend, legend_line, marks, ticks, values, vlines, whole, Band, Mark,
+    axis, in_range, legend, legend_at, legend_line, lines_at, marks, ticks, values, vlines, whole,
+    Band, Mark,
 };
 use super::{err, BAND, BAR, FAMILY, H};
 use crate::report::views::StepData;
@@ -141,14 +142,7 @@ fn strip<DB: DrawingBackend>(
                 .map(|b| Rectangle::new([(b.lo, 0.05), (b.hi, 0.95)], BAND.mix(0.35).filled())),
         )
         .map_err(err)?;
-    for m in limits {
-        chart
-            .draw_series(LineSeries::new(
-                vec![(m.at, 0.0), (m.at, 1.0)],
-                m.color.stroke_width(2),
-            ))
-            .map_err(err)?;
-    }
+    lines_at(&mut chart, limits, (0.0, 1.0))?;
     chart
         .draw_series(
             v.iter().map(|x| {
@@ -156,15 +150,7 @@ fn strip<DB: DrawingBackend>(
             }),
         )
         .map_err(err)?;
-    for m in stats {
-        chart
-            .draw_series(LineSeries::new(
-                vec![(m.at, 0.1), (m.at, 0.9)],
-                m.color.stroke_width(2),
-            ))
-            .map_err(err)?;
-    }
-    Ok(())
+    lines_at(&mut chart, stats, (0.1, 0.9))
 }
 
 pub(super) fn cdf<DB: DrawingBackend>(
@@ -206,12 +192,5 @@ pub(super) fn cdf<DB: DrawingBackend>(
         .legend(legend_line(BAR));
     vlines(&mut chart, &limits, r, 1.02)?;
     vlines(&mut chart, &stats, r, 1.02)?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .label_font((FAMILY, 12))
-        .draw()
-        .map_err(err)
+    legend_at(&mut chart, SeriesLabelPosition::LowerRight)
 }

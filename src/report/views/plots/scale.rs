@@ -60,31 +60,22 @@ pub(super) fn marks(d: &StepData) -> (Vec<Mark>, Vec<Band>, Vec<Mark>) {
         let unit = l.limit.unit.name();
         let stat = l.limit.statistic.name();
         let band = l.limit.marginal.unwrap_or(0.0);
-        if let Some(max) = l.limit.max {
+        // Each bound, and its marginal band on the inside of it.
+        let bounds = [
+            l.limit.max.map(|max| ('≤', max, (max - band, max))),
+            l.limit.min.map(|min| ('≥', min, (min, min + band))),
+        ];
+        for (op, at, (lo, hi)) in bounds.into_iter().flatten() {
             limits.push(Mark {
-                at: max * per,
-                label: format!("limit: {stat} ≤ {} {unit}", fmt_num(max)),
+                at: at * per,
+                label: format!("limit: {stat} {op} {} {unit}", fmt_num(at)),
                 color: LIMIT,
                 dashed: false,
             });
             if band > 0.0 {
                 bands.push(Band {
-                    lo: (max - band) * per,
-                    hi: max * per,
-                });
-            }
-        }
-        if let Some(min) = l.limit.min {
-            limits.push(Mark {
-                at: min * per,
-                label: format!("limit: {stat} ≥ {} {unit}", fmt_num(min)),
-                color: LIMIT,
-                dashed: false,
-            });
-            if band > 0.0 {
-                bands.push(Band {
-                    lo: min * per,
-                    hi: (min + band) * per,
+                    lo: lo * per,
+                    hi: hi * per,
                 });
             }
         }
@@ -198,21 +189,56 @@ pub(super) fn vlines<'a, DB: DrawingBackend + 'a>(
             };
             anno.label(m.label.clone()).legend(legend_line(m.color));
         } else {
-            // Named in the legend only.
-            chart
-                .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
-                .map_err(err)?
-                .label(off_scale_label(m, r))
-                .legend(legend_line(m.color));
+            off_scale_entry(chart, m, r)?;
         }
     }
     Ok(())
 }
 
+/// A mark outside the range `r`: named in the legend only.
+pub(super) fn off_scale_entry<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    m: &Mark,
+    r: (f64, f64),
+) -> Result<(), String> {
+    chart
+        .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+        .map_err(err)?
+        .label(off_scale_label(m, r))
+        .legend(legend_line(m.color));
+    Ok(())
+}
+
+/// Solid lines at each mark from `y0` to `y1`, without legend entries.
+pub(super) fn lines_at<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    marks: &[Mark],
+    (y0, y1): (f64, f64),
+) -> Result<(), String> {
+    for m in marks {
+        chart
+            .draw_series(LineSeries::new(
+                vec![(m.at, y0), (m.at, y1)],
+                m.color.stroke_width(2),
+            ))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The legend box, in the upper right corner.
 pub(super) fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>) -> Result<(), String> {
+    legend_at(chart, SeriesLabelPosition::UpperRight)
+}
+
+/// The legend box at `position`.
+pub(super) fn legend_at<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
         .label_font((FAMILY, 12))

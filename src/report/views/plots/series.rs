@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::scale::{
-    axis, in_range, legend, legend_line, marks, off_scale_label, ticks, values, whole,
+    axis, in_range, legend, legend_at, legend_line, marks, off_scale_entry, ticks, values, whole,
 };
 use super::{err, BAR, FAMILY, LIMIT, MISSED, OUTLIER, W};
 use crate::report::views::{Correlation, StepData};
@@ -63,11 +63,7 @@ pub(super) fn shots<DB: DrawingBackend>(
                 .label(m.label.clone())
                 .legend(legend_line(m.color));
         } else {
-            chart
-                .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
-                .map_err(err)?
-                .label(off_scale_label(m, r))
-                .legend(legend_line(m.color));
+            off_scale_entry(&mut chart, m, r)?;
         }
     }
     let outliers = &d.rec.anomalies.outlier_shots;
@@ -222,14 +218,7 @@ pub(super) fn correlation<DB: DrawingBackend>(
         .map_err(err)?
         .label(format!("reported {:.3} ms", c.expected_ms))
         .legend(legend_line(LIMIT));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .label_font((FAMILY, 12))
-        .draw()
-        .map_err(err)?;
+    legend_at(&mut chart, SeriesLabelPosition::LowerRight)?;
     // The zoom: ±1 ms around the peak, every sample.
     let half = per_ms.ceil() as usize;
     let i0 = peak_i.saturating_sub(half);
