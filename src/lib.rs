@@ -14,11 +14,16 @@
 //! - [`trust`]: keys, the authority's documents, the OFFICIAL/UNOFFICIAL
 //!   marking, signed reports and their verification.
 //! - [`cli`]: the `certlab` command line.
+//! - [`statistic`], [`dsp`], [`files`], [`timestamp`]: leaves the others
+//!   share (statistic names and values; I0, sinc, Kaiser and line fits;
+//!   atomic file writing; RFC 3339 text of times).
 //! - [`usb`]: USB descriptors, HID report descriptors and sysfs trees, parsed
 //!   (never judged).
 
 pub mod cli;
+pub mod dsp;
 pub mod error;
+pub mod files;
 pub mod measure;
 pub mod profile;
 pub mod report;
@@ -26,7 +31,9 @@ pub mod run;
 pub mod sampling;
 pub mod seeded;
 pub mod station;
+pub mod statistic;
 pub mod time;
+pub mod timestamp;
 pub mod trust;
 pub mod usb;
 

@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use certlab::measure::stats::Statistic;
 use certlab::profile::{
     parse_profile, DeviceClass, Profile, Requirement, StepKind, StimulusKind, Unit,
 };
+use certlab::statistic::Statistic;
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
+use crate::timestamp;
 use crate::trust::documents::{
-    self, check_id, parse_time, rfc3339, Accreditation, Admission, Document, RevocationList,
-    Revoked,
+    self, check_id, parse_time, Accreditation, Admission, Document, RevocationList, Revoked,
 };
 use crate::trust::{keys, verify};
 use crate::{Error, ExitStatus, Result};
@@ -62,8 +62,8 @@ fn period(
     if to <= from {
         return Err(Error::BadInput(format!(
             "--not-after {} is not after --not-before {}",
-            rfc3339(to),
-            rfc3339(from)
+            timestamp::document(to),
+            timestamp::document(from)
         )));
     }
     Ok((from, to))
@@ -111,8 +111,8 @@ pub fn accredit_lab(a: Accredit) -> Result<ExitStatus> {
         a.lab_id,
         keys::key_id(&lab),
         programs.join(", "),
-        rfc3339(from),
-        rfc3339(to),
+        timestamp::document(from),
+        timestamp::document(to),
         a.out.display()
     );
     Ok(ExitStatus::Ok)
@@ -145,8 +145,8 @@ pub fn admit_vendor(a: Admit) -> Result<ExitStatus> {
         "admitted vendor {} to {} from {} to {}: {}",
         a.vendor_id,
         programs.join(", "),
-        rfc3339(from),
-        rfc3339(to),
+        timestamp::document(from),
+        timestamp::document(to),
         a.out.display()
     );
     Ok(ExitStatus::Ok)
@@ -176,7 +176,7 @@ pub fn revoke(a: Revoke) -> Result<ExitStatus> {
     if expires <= now {
         eprintln!(
             "certlab: warning: --expires {} is already past; verifiers will note the list as expired",
-            rfc3339(expires)
+            timestamp::document(expires)
         );
     }
     let mut revoked: Vec<Revoked> = Vec::new();
@@ -236,11 +236,15 @@ pub fn revoke(a: Revoke) -> Result<ExitStatus> {
         "revocation list {} ({} key(s)) valid until {}: {}",
         a.sequence,
         revoked.len(),
-        rfc3339(expires),
+        timestamp::document(expires),
         a.out.display()
     );
     for r in &revoked {
-        println!("  {} revoked at {}", r.key_id, rfc3339(r.revoked_at));
+        println!(
+            "  {} revoked at {}",
+            r.key_id,
+            timestamp::document(r.revoked_at)
+        );
     }
     Ok(ExitStatus::Ok)
 }

@@ -1,26 +1,14 @@
-//! Descriptive statistics of a set of shots.
+//! Descriptive statistics of a set of shots, and their uncertainties.
 //!
-//! Owns n, min, max, mean, median, p95, p99, stddev and MAD, and the naming of
-//! outliers. It never drops a value: outliers are listed, and still counted.
+//! Owns computing n, min, max, mean, median, p95, p99, stddev and MAD
+//! ([`Stats::of`]), a step's instrument and median uncertainties
+//! ([`StepStatistics`]), and the naming of outliers. It never drops a value:
+//! outliers are listed, and still counted. The names and the value type are
+//! `crate::statistic`'s (shared with `profile`); judging them against limits
+//! is `profile::judge`'s, recording them `report`'s.
 
-use serde::{Deserialize, Serialize};
+pub use crate::statistic::{Statistic, Stats};
 
-/// Summary statistics of a set of values. Percentiles use linear
-/// interpolation between order statistics (type 7, as R and NumPy default).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    pub n: usize,
-    pub min: f64,
-    pub max: f64,
-    pub mean: f64,
-    pub median: f64,
-    pub p95: f64,
-    pub p99: f64,
-    /// Sample standard deviation (n - 1 in the denominator; 0 when n = 1).
-    pub stddev: f64,
-    /// Median absolute deviation from the median (unscaled).
-    pub mad: f64,
-}
 
 /// Robust z-score above which a value is named an outlier (Iglewicz and Hoaglin).
 pub const OUTLIER_Z: f64 = 3.5;
@@ -56,28 +44,49 @@ impl Stats {
         })
     }
 
-    /// The value of a named statistic.
-    pub fn get(&self, statistic: Statistic) -> f64 {
-        match statistic {
-            Statistic::Min => self.min,
-            Statistic::Max => self.max,
-            Statistic::Mean => self.mean,
-            Statistic::Median => self.median,
-            Statistic::P95 => self.p95,
-            Statistic::P99 => self.p99,
-            Statistic::Stddev => self.stddev,
-            Statistic::Mad => self.mad,
-        }
-    }
+}
 
-    /// Standard error of the median of a sample of this spread
-    /// (asymptotic, sqrt(pi/2) * s / sqrt(n)).
-    pub fn median_standard_error(&self) -> f64 {
-        if self.n < 2 {
-            return 0.0;
-        }
-        (std::f64::consts::PI / 2.0).sqrt() * self.stddev / (self.n as f64).sqrt()
+/// The expanded (about 95 %) uncertainty of the median of `values` as an
+/// estimate of the median they are drawn from, from the distribution-free
+/// 95 % confidence interval of a median: the order statistics x₍ᵣ₎ and
+/// x₍ₙ₊₁₋ᵣ₎ with the largest r for which 2·P(Binomial(n, ½) < r) ≤ 5 %;
+/// the farther of its ends from the sample median, since the interval need
+/// not be symmetric about it. It assumes nothing about the distribution
+/// (the asymptotic √(π/2)·s/√n holds for a normal one only, and understates
+/// a uniform one's by a third). With fewer than six values no such interval
+/// exists and the farther end of the range stands in.
+pub fn median_half_width_95(values: &[f64]) -> f64 {
+    let mut x: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let n = x.len();
+    if n < 2 {
+        return 0.0;
     }
+    x.sort_by(f64::total_cmp);
+    let median = quantile_sorted(&x, 0.5);
+    let r = median_rank_95(n).max(1);
+    (median - x[r - 1]).max(x[n - r] - median)
+}
+
+/// The largest r (1-based) with 2·P(Binomial(n, ½) ≤ r − 1) ≤ 0.05, or 0.
+fn median_rank_95(n: usize) -> usize {
+    if n > 1000 {
+        // The normal approximation of the binomial, far past any step's size.
+        let r = (n as f64 - 1.96 * (n as f64).sqrt()) / 2.0;
+        return r.floor().max(0.0) as usize;
+    }
+    // P(B = k) by the recurrence p(k+1) = p(k)·(n−k)/(k+1), from 2^−n.
+    let mut p = 0.5f64.powi(n as i32);
+    let mut cdf = 0.0;
+    let mut r = 0;
+    for k in 0..n / 2 {
+        cdf += p;
+        if 2.0 * cdf > 0.05 {
+            break;
+        }
+        r = k + 1;
+        p = p * (n - k) as f64 / (k + 1) as f64;
+    }
+    r
 }
 
 /// Indices of values whose robust z-score (0.6745 (x - median) / MAD) exceeds
@@ -104,45 +113,39 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
-/// A statistic a profile limit can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Statistic {
-    Min,
-    Max,
-    Mean,
-    Median,
-    P95,
-    P99,
-    Stddev,
-    Mad,
+/// A step's statistics over its measured shots, with their uncertainties
+/// (docs/architecture.md, "Uncertainty").
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepStatistics {
+    /// Statistics of the measured values, ms; `None` when none was measured.
+    pub stats: Option<Stats>,
+    /// Expanded (k = 2) instrument uncertainty of each statistic, ms: the
+    /// widest shot uncertainty; `None` without shots.
+    pub uncertainty_ms: Option<f64>,
+    /// Expanded uncertainty of the median as an estimate of the device's
+    /// median: the shots' median instrument uncertainty and the median's
+    /// sampling error (half its distribution-free 95 % interval,
+    /// [`median_half_width_95`]) in quadrature, ms.
+    pub median_uncertainty_ms: Option<f64>,
 }
 
-impl Statistic {
-    pub const ALL: [Statistic; 8] = [
-        Statistic::Min,
-        Statistic::Max,
-        Statistic::Mean,
-        Statistic::Median,
-        Statistic::P95,
-        Statistic::P99,
-        Statistic::Stddev,
-        Statistic::Mad,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Statistic::Min => "min",
-            Statistic::Max => "max",
-            Statistic::Mean => "mean",
-            Statistic::Median => "median",
-            Statistic::P95 => "p95",
-            Statistic::P99 => "p99",
-            Statistic::Stddev => "stddev",
-            Statistic::Mad => "mad",
+impl StepStatistics {
+    /// From the measured shots' values and their expanded uncertainties
+    /// (both in ms, the missed shots left out).
+    pub fn of(values: &[f64], uncertainties: &[f64]) -> StepStatistics {
+        let stats = Stats::of(values);
+        let uncertainty_ms = uncertainties.iter().copied().reduce(f64::max);
+        let median_uncertainty_ms = match (&stats, Stats::of(uncertainties)) {
+            (Some(_), Some(u)) => {
+                Some((u.median.powi(2) + median_half_width_95(values).powi(2)).sqrt())
+            }
+            _ => None,
+        };
+        StepStatistics {
+            stats,
+            uncertainty_ms,
+            median_uncertainty_ms,
         }
-    }
-    pub fn parse(s: &str) -> Option<Statistic> {
-        Statistic::ALL.into_iter().find(|x| x.name() == s)
     }
 }
 
@@ -168,6 +171,47 @@ mod tests {
         v.push(90.0);
         assert_eq!(outliers(&v), vec![29]);
         assert_eq!(Stats::of(&v).unwrap().n, 30);
+    }
+
+    #[test]
+    fn step_uncertainties() {
+        let s = StepStatistics::of(&[40.0, 41.0, 42.0, 43.0], &[0.2, 0.4, 0.3, 0.3]);
+        assert_eq!(s.uncertainty_ms, Some(0.4));
+        // Four values: no 95 % interval of order statistics; the range's
+        // farther end from the median 41.5.
+        let want = (0.3f64.powi(2) + 1.5f64.powi(2)).sqrt();
+        assert_eq!(s.median_uncertainty_ms, Some(want));
+        let none = StepStatistics::of(&[], &[]);
+        assert_eq!(
+            (none.stats, none.uncertainty_ms, none.median_uncertainty_ms),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn the_median_interval_uses_the_binomial_ranks_and_covers_95_percent() {
+        // The classic table: n = 30 gives [x(10), x(21)], n = 10 [x(2), x(9)].
+        assert_eq!(median_rank_95(30), 10);
+        assert_eq!(median_rank_95(10), 2);
+        assert_eq!(median_rank_95(6), 1);
+        assert_eq!(median_rank_95(5), 0);
+        let v: Vec<f64> = (1..=30).map(f64::from).collect();
+        assert_eq!(median_half_width_95(&v), 21.0 - 15.5);
+        // Coverage of the true median of a uniform distribution, the case
+        // the normal formula gets wrong.
+        use rand::Rng;
+        let mut rng = crate::seeded::rng(7);
+        let trials = 4000;
+        let mut covered = 0;
+        for _ in 0..trials {
+            let x: Vec<f64> = (0..30).map(|_| rng.random::<f64>()).collect();
+            let m = Stats::of(&x).unwrap().median;
+            if (m - 0.5).abs() <= median_half_width_95(&x) {
+                covered += 1;
+            }
+        }
+        let frac = covered as f64 / trials as f64;
+        assert!((0.95..0.995).contains(&frac), "coverage {frac}");
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! Peak amplitude is normalised to 0.8 over the rendered samples (the analytic
 //! signal can exceed that marginally between samples, staying well below 1.0).
 
+use crate::dsp::sinc;
 pub use crate::profile::StimulusKind;
 use std::f64::consts::PI;
 
@@ -106,14 +107,6 @@ impl SplitMix {
         let u1 = self.unit();
         let u2 = self.unit();
         (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
-    }
-}
-
-fn sinc(x: f64) -> f64 {
-    if x.abs() < 1e-12 {
-        1.0
-    } else {
-        (PI * x).sin() / (PI * x)
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::requirement::Requirement;
-use crate::measure::stats::Statistic;
+use crate::statistic::Statistic;
 
 /// A validated test profile.
 #[derive(Debug, Clone, Serialize)]

@@ -1,31 +1,30 @@
 //! The record of a run: report.json, measurements.csv, raw data, and the verdict table.
 //!
-//! Owns the report's schema (`SCHEMA`), deriving step and run outcomes from
-//! measurements and verdicts, and writing the report directory atomically (each
-//! file through a temporary file and a rename, report.json last). It does not
-//! measure and does not decide limits; it records what `measure` and
-//! `profile::judge` produced.
+//! Owns the report's schema (`SCHEMA`), naming step and run outcomes from
+//! the verdicts `profile::judge` gives, and writing the report directory (each
+//! file whole, through `files::AtomicFile`, report.json last). It does not
+//! measure, compute statistics or uncertainties (`measure::stats`), or decide
+//! limits or how missed shots count (`profile::judge`); it records what they
+//! produced.
 
 pub mod views;
 mod write;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::measure::measurement::{Anomalies, Measurement, RequirementResult, Shot, K};
-use crate::measure::stats::Stats;
-use crate::profile::judge::{judge, LimitResult, Verdict};
+use crate::measure::measurement::{Anomalies, Measurement, RequirementResult, Shot};
+use crate::measure::stats::StepStatistics;
+use crate::profile::judge::{judge, judge_step, LimitResult, StepFacts, StepVerdict, Verdict};
 use crate::profile::{Profile, Step};
 use crate::station::{DeviceIdentity, LinkStats, RigInfo};
+use crate::statistic::Stats;
 use crate::trust::statement::{SignerRecord, TrustRef};
 
-pub use write::{create_report_dir, default_dir_name, write_files, AtomicFile};
+pub use write::{create_report_dir, default_dir_name, write_files};
 
 /// Version of report.json's layout.
 pub const SCHEMA: &str = "certlab-report/1";
-
-/// The notice every UNOFFICIAL report carries.
-pub const UNOFFICIAL_NOTICE: &str =
-    "Unofficial test results do not constitute a certification or endorsement by the program";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -58,6 +57,16 @@ pub enum StepOutcome {
 }
 
 impl StepOutcome {
+    /// The outcome a judged step records.
+    pub fn of(verdict: StepVerdict) -> StepOutcome {
+        match verdict {
+            StepVerdict::StationFault => StepOutcome::Error,
+            StepVerdict::Judged(Verdict::Pass) => StepOutcome::Pass,
+            StepVerdict::Judged(Verdict::Marginal) => StepOutcome::Marginal,
+            StepVerdict::Judged(Verdict::Fail) => StepOutcome::Fail,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             StepOutcome::Pass => "PASS",
@@ -164,8 +173,10 @@ pub struct StepRecord {
     /// Rate of the captured stream's clock against its time stamps, ppm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_drift_ppm: Option<f64>,
-    pub started_at: String,
-    pub finished_at: String,
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub finished_at: DateTime<Utc>,
     /// Raw data files of this step, relative to the report directory.
     pub raw: Vec<String>,
 }
@@ -196,8 +207,10 @@ pub struct Report {
     pub device: DeviceIdentity,
     pub station: StationRecord,
     pub clock_sync: ClockSyncRecord,
-    pub started_at: String,
-    pub finished_at: String,
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub finished_at: DateTime<Utc>,
     pub harness: Harness,
     pub steps: Vec<StepRecord>,
 }
@@ -224,25 +237,23 @@ pub enum Ending {
     Aborted,
 }
 
-/// Judge a step's measurement and build its record.
+/// Build a step's record from its measurement: the statistics and
+/// uncertainties `measure` computes, and the verdicts `profile::judge` gives.
 pub fn step_record(
     step: &Step,
     m: &Measurement,
     ending: Ending,
-    started_at: String,
-    finished_at: String,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
     raw: Vec<String>,
 ) -> StepRecord {
     let values: Vec<f64> = m.shots.iter().filter_map(|s| s.value_ms()).collect();
-    let stats = Stats::of(&values);
     let shot_u: Vec<f64> = m.shots.iter().filter_map(|s| s.uncertainty_ms()).collect();
-    let uncertainty_ms = shot_u.iter().copied().reduce(f64::max);
-    let median_uncertainty_ms = match (&stats, Stats::of(&shot_u)) {
-        (Some(s), Some(u)) => {
-            Some((u.median.powi(2) + (K * s.median_standard_error()).powi(2)).sqrt())
-        }
-        _ => None,
-    };
+    let StepStatistics {
+        stats,
+        uncertainty_ms,
+        median_uncertainty_ms,
+    } = StepStatistics::of(&values, &shot_u);
     let limits = match &stats {
         Some(s) => judge(&step.limits, s, uncertainty_ms.unwrap_or(0.0)),
         None => Vec::new(),
@@ -266,7 +277,22 @@ pub fn step_record(
         ),
         Ending::Finished => match &m.error {
             Some(e) => (StepOutcome::Error, Some(e.clone())),
-            None => judge_finished(step, m, stats.as_ref(), &limits, missed),
+            None => {
+                let facts = StepFacts {
+                    shots: m.shots.len(),
+                    missed,
+                    station_missed: m.anomalies.station_missed_shots,
+                    measured: stats.is_some(),
+                    unmet: m
+                        .requirements
+                        .iter()
+                        .filter(|r| !r.met)
+                        .map(|r| (r.requirement.as_str(), r.evidence.as_str()))
+                        .collect(),
+                };
+                let (verdict, reason) = judge_step(step, &facts, &limits);
+                (StepOutcome::of(verdict), reason)
+            }
         },
     };
     StepRecord {
@@ -294,65 +320,8 @@ pub fn step_record(
     }
 }
 
-fn judge_finished(
-    step: &Step,
-    m: &Measurement,
-    stats: Option<&Stats>,
-    limits: &[LimitResult],
-    missed: u32,
-) -> (StepOutcome, Option<String>) {
-    let mut reasons = Vec::new();
-    let mut worst = Verdict::Pass;
-    let unmet: Vec<&RequirementResult> = m.requirements.iter().filter(|r| !r.met).collect();
-    if !unmet.is_empty() {
-        worst = Verdict::Fail;
-        for r in unmet {
-            reasons.push(format!("{} not met: {}", r.requirement, r.evidence));
-        }
-    }
-    if step.kind.is_latency() {
-        let station = m.anomalies.station_missed_shots;
-        if station > step.params.max_missed {
-            return (
-                StepOutcome::Error,
-                Some(format!(
-                    "{station} of {} shots could not be measured through the station's fault \
-                     (not emitted, or samples lost inside the stimulus; max_missed {})",
-                    m.shots.len(),
-                    step.params.max_missed
-                )),
-            );
-        }
-        let by_device = missed - station;
-        if by_device > step.params.max_missed {
-            worst = Verdict::Fail;
-            reasons.push(format!(
-                "{by_device} of {} shots were not detected (max_missed {})",
-                m.shots.len(),
-                step.params.max_missed
-            ));
-        }
-        if stats.is_none() {
-            worst = Verdict::Fail;
-            reasons.push("no shot was measured".into());
-        }
-    }
-    for l in limits {
-        worst = worst.max(l.verdict);
-        if l.verdict != Verdict::Pass {
-            reasons.push(l.reason.clone());
-        }
-    }
-    let outcome = match worst {
-        Verdict::Pass => StepOutcome::Pass,
-        Verdict::Marginal => StepOutcome::Marginal,
-        Verdict::Fail => StepOutcome::Fail,
-    };
-    (outcome, (!reasons.is_empty()).then(|| reasons.join("; ")))
-}
-
 /// A step that did not run.
-pub fn skipped_record(step: &Step, why: &str, at: &str) -> StepRecord {
+pub fn skipped_record(step: &Step, why: &str, at: DateTime<Utc>) -> StepRecord {
     StepRecord {
         id: step.id.clone(),
         kind: step.kind.name().into(),
@@ -376,8 +345,8 @@ pub fn skipped_record(step: &Step, why: &str, at: &str) -> StepRecord {
         },
         anomalies: Anomalies::default(),
         stream_drift_ppm: None,
-        started_at: at.to_string(),
-        finished_at: at.to_string(),
+        started_at: at,
+        finished_at: at,
         raw: Vec::new(),
     }
 }
@@ -522,7 +491,7 @@ pub type CsvRow = [String; 9];
 pub fn csv_rows(
     step: &Step,
     shots: &[Shot],
-    utc_of: &dyn Fn(crate::time::HostTime) -> String,
+    utc_of: &dyn Fn(crate::time::HostTime) -> DateTime<Utc>,
 ) -> Vec<CsvRow> {
     shots
         .iter()
@@ -535,7 +504,7 @@ pub fn csv_rows(
                 s.uncertainty_ms()
                     .map(|v| format!("{v:.6}"))
                     .unwrap_or_default(),
-                utc_of(s.emitted),
+                crate::timestamp::record(utc_of(s.emitted)),
                 if s.value_ms().is_some() {
                     "measured"
                 } else {

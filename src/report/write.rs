@@ -1,8 +1,8 @@
 //! Writing the report directory: every file through a temporary file and a rename.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::files::AtomicFile;
 use crate::measure::measurement::RawData;
 use crate::{Error, Result};
 
@@ -41,21 +41,6 @@ pub fn create_report_dir(dir: &Path) -> Result<()> {
     let probe = tempfile::NamedTempFile::new_in(dir).map_err(bad)?;
     drop(probe);
     Ok(())
-}
-
-/// A file written whole or not at all: a temporary file renamed into place.
-pub struct AtomicFile;
-
-impl AtomicFile {
-    pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(bytes)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    }
 }
 
 /// Write raw data under `raw/`; returns their paths relative to `dir`.

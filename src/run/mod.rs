@@ -11,16 +11,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::Digest;
 
+use crate::files::AtomicFile;
 use crate::measure::{self, Ctx, Measurement};
 use crate::profile::Profile;
-use crate::report::{self, AtomicFile, ClockSyncRecord, Ending, Report, StationRecord, StepRecord};
+use crate::report::{self, ClockSyncRecord, Ending, Report, StationRecord, StepRecord};
 use crate::station::sync::ClockSync;
 use crate::station::{self, Station};
 use crate::time::HostTime;
+use crate::timestamp;
 use crate::{Error, Result};
 
 /// What `certlab run` was asked to do.
@@ -48,10 +50,6 @@ pub struct RunSummary {
     pub dir: PathBuf,
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
 /// Maps host time to UTC for the record.
 #[derive(Clone, Copy)]
 struct WallClock {
@@ -60,8 +58,9 @@ struct WallClock {
 }
 
 impl WallClock {
-    fn of(&self, t: HostTime) -> String {
-        rfc3339(self.utc + chrono::Duration::nanoseconds(t.0 - self.host.0))
+    /// The UTC time of `t`, in whole microseconds (as the record keeps it).
+    fn of(&self, t: HostTime) -> DateTime<Utc> {
+        timestamp::whole_micros(self.utc + chrono::Duration::nanoseconds(t.0 - self.host.0))
     }
 }
 
@@ -82,10 +81,7 @@ pub fn execute(opts: RunOptions) -> Result<RunSummary> {
     )?;
     // Whole microseconds: the time report.json states is the time the
     // marking was decided at, so `certlab verify` recomputes it exactly.
-    let started = {
-        use chrono::SubsecRound;
-        Utc::now().trunc_subsecs(6)
-    };
+    let started = timestamp::whole_micros(Utc::now());
     let dir = match &opts.out {
         Some(d) => d.clone(),
         None => opts.reports_root.join(report::default_dir_name(
@@ -147,8 +143,8 @@ fn predicate(r: &Report) -> crate::trust::statement::Predicate {
         },
         device: serde_json::to_value(&r.device).unwrap_or(serde_json::Value::Null),
         outcome: r.outcome.name().into(),
-        started_at: r.started_at.clone(),
-        finished_at: r.finished_at.clone(),
+        started_at: r.started_at,
+        finished_at: r.finished_at,
         trust_documents: r.trust.clone(),
         harness: HarnessRef {
             name: r.harness.name.clone(),
@@ -250,7 +246,7 @@ async fn run_steps(
             records.push(report::skipped_record(
                 step,
                 why,
-                &wall.of(station.clock.now()),
+                wall.of(station.clock.now()),
             ));
             continue;
         }
@@ -356,7 +352,7 @@ async fn run_steps(
         marking: marking.name().into(),
         marking_reasons: marking.reasons.clone(),
         marking_notes: marking.notes.clone(),
-        notice: (!marking.official).then(|| report::UNOFFICIAL_NOTICE.to_string()),
+        notice: (!marking.official).then(|| crate::trust::marking::UNOFFICIAL_NOTICE.to_string()),
         signer: crate::trust::statement::SignerRecord {
             kind: opts.signing.kind,
             key_id: opts.signing.key_id.clone(),
@@ -389,7 +385,7 @@ async fn run_steps(
             resyncs: bursts.saturating_sub(1),
             exchanges: sync.len(),
         },
-        started_at: rfc3339(started),
+        started_at: started,
         finished_at: wall.of(station.clock.now()),
         harness: report::Harness::default(),
         steps: records,

@@ -1,6 +1,7 @@
 //! Capture assembly on the analysis side of the ring.
 
 use super::{Block, BLOCK_LEN};
+use crate::dsp::LineFit;
 
 /// A contiguous capture assembled from blocks. Missing and corrupt blocks are
 /// replaced by zeros so sample indices stay aligned with time, and counted.
@@ -114,15 +115,9 @@ impl TimeMap {
             }),
             n => {
                 let nf = n as f64;
-                let i0 = anchors.iter().map(|a| a.0 as f64).sum::<f64>() / nf;
-                let t0 = anchors.iter().map(|a| a.1 as f64).sum::<f64>() / nf;
-                let (mut sxx, mut sxy) = (0.0, 0.0);
-                for &(i, t) in anchors {
-                    let x = i as f64 - i0;
-                    sxx += x * x;
-                    sxy += x * (t as f64 - t0);
-                }
-                let slope = if sxx > 0.0 { sxy / sxx } else { nominal };
+                let fit = LineFit::of(anchors.iter().map(|&(i, t)| (i as f64, t as f64)))?;
+                let (i0, t0) = (fit.mean_x, fit.mean_y);
+                let slope = fit.slope().unwrap_or(nominal);
                 let ss: f64 = anchors
                     .iter()
                     .map(|&(i, t)| {

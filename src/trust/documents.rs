@@ -8,14 +8,14 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::dsse::Envelope;
 use super::keys::{self, key_id};
-use crate::{Error, Result};
+use crate::{timestamp, Error, Result};
 
 pub const ACCREDITATION_TYPE: &str = "application/vnd.certlab.lab-accreditation+json";
 pub const ADMISSION_TYPE: &str = "application/vnd.certlab.vendor-admission+json";
@@ -33,6 +33,10 @@ pub struct Issuer {
     /// SubjectPublicKeyInfo PEM.
     pub public_key: String,
 }
+
+// The documents' times are written by chrono's serde, whose text is
+// `timestamp::document`'s (as few fractional digits as a time needs); a
+// test there holds the two together, since the signatures cover the bytes.
 
 /// A lab accredited, with one key, for programs, over a period.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -197,26 +201,20 @@ fn check_period(from: DateTime<Utc>, to: DateTime<Utc>) -> std::result::Result<(
     if to <= from {
         return Err(format!(
             "its period ends ({}) before it begins ({})",
-            rfc3339(to),
-            rfc3339(from)
+            timestamp::document(to),
+            timestamp::document(from)
         ));
     }
     Ok(())
 }
 
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
 /// Parse an RFC 3339 time given on the command line.
 pub fn parse_time(flag: &str, s: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim())
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            Error::BadInput(format!(
-                "bad {flag} {s:?}: {e}; give an RFC 3339 time such as 2027-01-31T00:00:00Z"
-            ))
-        })
+    crate::timestamp::parse(s.trim()).map_err(|e| {
+        Error::BadInput(format!(
+            "bad {flag} {s:?}: {e}; give an RFC 3339 time such as 2027-01-31T00:00:00Z"
+        ))
+    })
 }
 
 /// Sign a document with the authority key.

@@ -8,7 +8,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::documents::{rfc3339, Document, TrustFile};
+use super::documents::{Document, TrustFile};
+use crate::timestamp;
+
+/// The notice every UNOFFICIAL report carries, and `certlab verify` prints
+/// for one.
+pub const UNOFFICIAL_NOTICE: &str =
+    "Unofficial test results do not constitute a certification or endorsement by the program";
 
 /// Who signed a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,8 +110,8 @@ fn check_grants<'a>(
         } else if !within(f.test_time, from, to) {
             g.out_of_period.push(format!(
                 "from {} to {} ({})",
-                rfc3339(from),
-                rfc3339(to),
+                timestamp::document(from),
+                timestamp::document(to),
                 file.name
             ));
         } else if g.valid.is_none() {
@@ -121,7 +127,7 @@ fn check_grants<'a>(
 /// admission of the vendor to the program is valid at the test time.
 pub fn decide(f: &Facts, files: &[TrustFile]) -> Marking {
     let t = f.test_time;
-    let when = rfc3339(t);
+    let when = timestamp::document(t);
     let key = short(f.key_id);
     let mut failed = Vec::new();
     let mut grounds = Vec::new();
@@ -156,8 +162,8 @@ pub fn decide(f: &Facts, files: &[TrustFile]) -> Marking {
                 "key {key}… is accredited as lab {} for program {} from {} to {} ({})",
                 a.lab_id,
                 f.program,
-                rfc3339(a.not_before),
-                rfc3339(a.not_after),
+                timestamp::document(a.not_before),
+                timestamp::document(a.not_after),
                 files[i].name
             ));
         }
@@ -203,14 +209,14 @@ pub fn decide(f: &Facts, files: &[TrustFile]) -> Marking {
                 failed.push(format!(
                     "key {key}… was revoked at {}, at or before the test time {when} \
                      (revocation list {} in {})",
-                    rfc3339(k.revoked_at),
+                    timestamp::document(k.revoked_at),
                     r.sequence,
                     file.name
                 ));
             } else {
                 notes.push(format!(
                     "key {key}… was revoked at {}, after the test time (revocation list {} in {})",
-                    rfc3339(k.revoked_at),
+                    timestamp::document(k.revoked_at),
                     r.sequence,
                     file.name
                 ));
@@ -228,7 +234,7 @@ pub fn decide(f: &Facts, files: &[TrustFile]) -> Marking {
                         "the newest revocation list ({seq}, {}) expired at {}, before the test time: \
                          revocations published since are not known here",
                         files[i].name,
-                        rfc3339(r.expires)
+                        timestamp::document(r.expires)
                     ));
                 }
             }
@@ -258,8 +264,8 @@ pub fn decide(f: &Facts, files: &[TrustFile]) -> Marking {
                 "vendor {} is admitted to program {} from {} to {} ({})",
                 f.vendor,
                 f.program,
-                rfc3339(a.not_before),
-                rfc3339(a.not_after),
+                timestamp::document(a.not_before),
+                timestamp::document(a.not_after),
                 files[i].name
             ));
         }

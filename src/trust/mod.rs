@@ -127,7 +127,7 @@ impl Signing {
             for &i in &m.used {
                 let f = &set.files[i];
                 let name = format!("trust/{}", f.name);
-                crate::report::AtomicFile::write(&dir.join(&name), &f.bytes)?;
+                crate::files::AtomicFile::write(&dir.join(&name), &f.bytes)?;
                 refs.push(TrustRef {
                     name,
                     kind: f.doc.kind().into(),
@@ -135,7 +135,7 @@ impl Signing {
                 });
             }
         }
-        crate::report::AtomicFile::write(
+        crate::files::AtomicFile::write(
             &dir.join(statement::SIGNER_PUB_FILE),
             keys::public_pem(&self.key.verifying_key()).as_bytes(),
         )?;

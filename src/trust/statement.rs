@@ -8,6 +8,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -80,8 +81,12 @@ pub struct Predicate {
     /// The device identity, as report.json has it.
     pub device: serde_json::Value,
     pub outcome: String,
-    pub started_at: String,
-    pub finished_at: String,
+    /// The run's times, as report.json states them (the test time the
+    /// marking was decided at is `started_at`).
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub started_at: DateTime<Utc>,
+    #[serde(with = "crate::timestamp::serde_record")]
+    pub finished_at: DateTime<Utc>,
     pub trust_documents: Vec<TrustRef>,
     pub harness: HarnessRef,
 }
@@ -194,6 +199,6 @@ pub fn sign_dir(dir: &Path, predicate: Predicate, key: &SigningKey) -> std::io::
     // Compact JSON: one subject a match for `grep -o` (docs/verifying.md).
     let payload = serde_json::to_vec(&statement).map_err(std::io::Error::other)?;
     let env = Envelope::sign(IN_TOTO_TYPE, &payload, key);
-    crate::report::AtomicFile::write(&dir.join(SIGNATURE_FILE), &env.to_json())?;
+    crate::files::AtomicFile::write(&dir.join(SIGNATURE_FILE), &env.to_json())?;
     Ok(statement)
 }

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
 
@@ -21,7 +22,7 @@ use super::statement::{
     sha256_file, walk, Entry, Predicate, ProfileDigest, SignerRecord, Statement, IN_TOTO_TYPE,
     PREDICATE_TYPE, SIGNATURE_FILE, SIGNER_PUB_FILE, STATEMENT_TYPE,
 };
-use crate::{Error, Result};
+use crate::{timestamp, Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -59,7 +60,8 @@ pub struct Verification {
     pub profile: Option<ProfileDigest>,
     pub device: Option<serde_json::Value>,
     pub outcome: Option<String>,
-    pub started_at: Option<String>,
+    #[serde(with = "crate::timestamp::serde_record_opt")]
+    pub started_at: Option<DateTime<Utc>>,
     /// Files whose digest matched the signed statement.
     pub files_verified: usize,
     /// Trust documents the marking was recomputed from.
@@ -197,7 +199,7 @@ pub fn verify_dir(
     v.profile = Some(p.profile.clone());
     v.device = Some(p.device.clone());
     v.outcome = Some(p.outcome.clone());
-    v.started_at = Some(p.started_at.clone());
+    v.started_at = Some(p.started_at);
     if let Some(k) = &signer_key {
         if key_id(k) != p.signer.key_id {
             problems.push(format!(
@@ -277,7 +279,7 @@ pub fn verify_dir(
                 (
                     "started_at",
                     r["started_at"].clone(),
-                    p.started_at.clone().into(),
+                    timestamp::record(p.started_at).into(),
                 ),
                 (
                     "signer.key_id",
@@ -336,52 +338,41 @@ pub fn verify_dir(
     }
 
     // 5. The marking, recomputed.
-    let test_time =
-        chrono::DateTime::parse_from_rfc3339(&p.started_at).map(|t| t.with_timezone(&chrono::Utc));
-    let m = match test_time {
-        Ok(t) => Some(decide(
-            &Facts {
-                signer: p.signer.kind,
-                key_id: &p.signer.key_id,
-                program: &p.program,
-                vendor: &p.vendor,
-                test_time: t,
-            },
-            &docs,
-        )),
-        Err(e) => {
-            problems.push(format!(
-                "the statement's started_at {:?} is not a time: {e}",
-                p.started_at
-            ));
-            None
-        }
-    };
-    if let Some(m) = &m {
-        if p.signer.lab_id.is_some() && p.signer.lab_id != m.lab_id {
-            problems.push(format!(
-                "the statement names lab {:?}, but no accreditation binds the signer's key to it",
-                p.signer.lab_id.as_deref().unwrap_or_default()
-            ));
-        }
-        notes.extend(m.notes.iter().cloned());
+    // (The statement's test time parsed with it: a statement whose
+    // started_at is not a time is not a certlab statement.)
+    let m = decide(
+        &Facts {
+            signer: p.signer.kind,
+            key_id: &p.signer.key_id,
+            program: &p.program,
+            vendor: &p.vendor,
+            test_time: p.started_at,
+        },
+        &docs,
+    );
+    if p.signer.lab_id.is_some() && p.signer.lab_id != m.lab_id {
+        problems.push(format!(
+            "the statement names lab {:?}, but no accreditation binds the signer's key to it",
+            p.signer.lab_id.as_deref().unwrap_or_default()
+        ));
     }
-    match (p.marking.as_str(), &m) {
-        (_, _) if !problems.is_empty() => {}
-        ("OFFICIAL", Some(m)) if m.official => {
+    notes.extend(m.notes.iter().cloned());
+    match p.marking.as_str() {
+        _ if !problems.is_empty() => {}
+        "OFFICIAL" if m.official => {
             v.status = Status::Official;
             v.reasons = m.reasons.clone();
         }
-        ("OFFICIAL", Some(m)) => {
+        "OFFICIAL" => {
             problems.extend(
                 m.reasons
                     .iter()
                     .map(|r| format!("the report claims OFFICIAL, but {r}")),
             );
         }
-        ("UNOFFICIAL", Some(m)) => {
+        "UNOFFICIAL" => {
             v.status = Status::Unofficial;
-            v.notice = Some(crate::report::UNOFFICIAL_NOTICE);
+            v.notice = Some(super::marking::UNOFFICIAL_NOTICE);
             if m.official {
                 v.reasons = p.reasons.clone();
                 notes.push(
@@ -392,7 +383,7 @@ pub fn verify_dir(
                 v.reasons = m.reasons.clone();
             }
         }
-        (other, _) => problems.push(format!(
+        other => problems.push(format!(
             "the statement's marking {other:?} is neither OFFICIAL nor UNOFFICIAL"
         )),
     }
@@ -471,7 +462,11 @@ pub fn render(v: &Verification, dir: &Path) -> String {
         );
     }
     if let (Some(o), Some(t)) = (&v.outcome, &v.started_at) {
-        line(&mut s, "outcome", format!("{o}, tested at {t}"));
+        line(
+            &mut s,
+            "outcome",
+            format!("{o}, tested at {}", timestamp::record(*t)),
+        );
     }
     line(
         &mut s,

@@ -24,6 +24,44 @@ pub fn test_config_home() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("config")
 }
 
+/// Whether the external tool a test needs is here. Without it the test is
+/// skipped, loudly (a line on stderr naming the test, the tool and how to
+/// install it, shown even when the harness captures output), except under
+/// `CI=true`, where a missing tool fails the test:
+/// CI (.ci/run) installs every tool, so a skip there would hide a gap. A
+/// machine with only a Rust toolchain and a C compiler passes `cargo test`.
+///
+/// Call it first in the test: `if !tool_or_skip(...) { return; }`.
+pub fn tool_or_skip(test: &str, tool: &str, found: bool, install: &str) -> bool {
+    if found {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{test}: {tool} is not installed, and CI=true, where a skip is a failure ({install})"
+        );
+    }
+    // Straight to the process's stderr rather than `eprintln!`, which the
+    // test harness captures and hides for a test that passes.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {tool} is not installed ({install}); under CI=true this is a failure"
+    );
+    false
+}
+
+/// Whether `tool args…` runs and exits 0 (a tool's own version query).
+pub fn runs(tool: &str, args: &[&str]) -> bool {
+    std::process::Command::new(tool)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }

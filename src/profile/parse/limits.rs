@@ -4,7 +4,7 @@
 //! the rules between them, and which step kinds need or refuse limits. It
 //! must not read positions or values other than through `profile::spanned`.
 
-use crate::measure::stats::Statistic;
+use crate::statistic::Statistic;
 use crate::profile::model::{Limit, StepKind, Unit};
 use crate::profile::spanned::{Cx, Tbl};
 

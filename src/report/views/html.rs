@@ -9,9 +9,12 @@
 //! case anything slipped through. It must not judge or mark: it shows the
 //! record's outcomes and marking as they are.
 
+use chrono::{DateTime, Utc};
+
 use super::plots::Plot;
 use super::{Data, StepData};
 use crate::report::{Report, StepOutcome};
+use crate::timestamp;
 
 /// The page under construction. Markup cannot be built from a runtime
 /// string except through [`Page::text`] (escaped) and [`Page::svg`].
@@ -146,10 +149,9 @@ fn fact_mono(p: &mut Page, name: &'static str, value: &str) {
         .raw("</dd>");
 }
 
-fn duration(a: &str, b: &str) -> Option<f64> {
-    let a = chrono::DateTime::parse_from_rfc3339(a).ok()?;
-    let b = chrono::DateTime::parse_from_rfc3339(b).ok()?;
-    Some((b - a).num_milliseconds() as f64 / 1e3)
+/// From `a` to `b`, s (to the millisecond).
+fn duration(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    (b - a).num_milliseconds() as f64 / 1e3
 }
 
 /// The page for `report`, with each step's plots (in step order).
@@ -301,11 +303,10 @@ fn summary(p: &mut Page, r: &Report) {
     p.raw("</dl></div>\n");
 
     p.raw("<div class=\"card\"><h3>Times and harness</h3><dl class=\"facts\">");
-    fact_mono(p, "Started", &r.started_at);
-    fact_mono(p, "Finished", &r.finished_at);
-    if let Some(s) = duration(&r.started_at, &r.finished_at) {
-        fact(p, "Duration", &format!("{s:.1} s"));
-    }
+    fact_mono(p, "Started", &timestamp::record(r.started_at));
+    fact_mono(p, "Finished", &timestamp::record(r.finished_at));
+    let took = duration(r.started_at, r.finished_at);
+    fact(p, "Duration", &format!("{took:.1} s"));
     fact(
         p,
         "Harness",
@@ -403,7 +404,15 @@ fn step(p: &mut Page, d: &StepData, plots: &[Plot]) {
     outcome_class(p, s.outcome.name());
     p.raw("</h3>\n<dl class=\"facts\">");
     fact(p, "Kind", &s.kind);
-    fact(p, "Time", &format!("{} to {}", s.started_at, s.finished_at));
+    fact(
+        p,
+        "Time",
+        &format!(
+            "{} to {}",
+            timestamp::record(s.started_at),
+            timestamp::record(s.finished_at)
+        ),
+    );
     if d.is_latency() {
         fact(
             p,

@@ -8,10 +8,12 @@
 //! written by quick-xml, which escapes; characters XML 1.0 cannot carry at
 //! all (most control characters) are replaced first. It must not judge.
 
+use chrono::{DateTime, Utc};
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
 
 use crate::report::{Report, StepOutcome, StepRecord};
+use crate::timestamp;
 
 /// Text XML 1.0 can carry: controls other than tab, newline and carriage
 /// return, and the non-characters U+FFFE/U+FFFF, become U+FFFD.
@@ -25,14 +27,9 @@ pub(crate) fn xml_safe(s: &str) -> String {
         .collect()
 }
 
-fn seconds(a: &str, b: &str) -> f64 {
-    match (
-        chrono::DateTime::parse_from_rfc3339(a),
-        chrono::DateTime::parse_from_rfc3339(b),
-    ) {
-        (Ok(a), Ok(b)) => ((b - a).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0),
-        _ => 0.0,
-    }
+/// From `a` to `b`, s (0 when `b` is earlier).
+fn seconds(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    ((b - a).num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)
 }
 
 /// What one testcase says.
@@ -65,7 +62,7 @@ fn cases(r: &Report) -> Vec<Case> {
         v.push(Case {
             name: format!("{}: {}", s.id, s.title),
             classname: class.clone(),
-            time: seconds(&s.started_at, &s.finished_at),
+            time: seconds(s.started_at, s.finished_at),
             result,
             out: out.filter(|o| !o.trim().is_empty()),
         });
@@ -141,7 +138,7 @@ pub(crate) fn document(r: &Report) -> std::io::Result<Vec<u8>> {
         count("error"),
         count("skipped"),
     );
-    let time = format!("{:.3}", seconds(&r.started_at, &r.finished_at));
+    let time = format!("{:.3}", seconds(r.started_at, r.finished_at));
     let suite = xml_safe(&format!(
         "{} v{} on {} {} ({}:{} serial {})",
         r.profile.id,
@@ -155,9 +152,7 @@ pub(crate) fn document(r: &Report) -> std::io::Result<Vec<u8>> {
     let host = xml_safe(&r.station.host);
     // JUnit's timestamp is an ISO 8601 time without a zone (the Ant schema's
     // xs:dateTime pattern); it is UTC here.
-    let started = chrono::DateTime::parse_from_rfc3339(&r.started_at)
-        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
-        .unwrap_or_default();
+    let started = r.started_at.format("%Y-%m-%dT%H:%M:%S").to_string();
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     w.create_element("testsuites")
@@ -219,7 +214,7 @@ fn properties(w: &mut Writer<Vec<u8>>, r: &Report) -> std::io::Result<()> {
         ("certlab.device.manufacturer", d.manufacturer.clone()),
         ("certlab.device.product", d.product.clone()),
         ("certlab.harness.version", r.harness.version.clone()),
-        ("certlab.finished_at", r.finished_at.clone()),
+        ("certlab.finished_at", timestamp::record(r.finished_at)),
     ];
     w.create_element("properties").write_inner_content(|w| {
         for (k, v) in &props {

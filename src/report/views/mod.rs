@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{AtomicFile, Report, StepRecord};
+use super::{Report, StepRecord};
+use crate::files::AtomicFile;
 use crate::{Error, Result};
 
 /// What to render besides the defaults.
@@ -349,7 +350,8 @@ mod tests {
                                      "lost_frames": 0, "restarts": 0},
                         "scenario": {"path": e, "sha256": e}},
             "clock_sync": {"bound_us": 1.0, "drift_ppm": 0.0, "resyncs": 0, "exchanges": 0},
-            "started_at": e, "finished_at": e,
+            "started_at": "2026-11-22T20:15:00.000000Z",
+            "finished_at": "2026-11-22T20:16:00.000000Z",
             "harness": {"name": e, "version": e},
             "steps": [{
                 "id": format!("../{e}"), "kind": e, "title": e, "outcome": "FAIL", "reason": e,
@@ -361,7 +363,8 @@ mod tests {
                 "anomalies": {"gap_blocks": 0, "overrun_blocks": 0, "corrupt_blocks": 0,
                               "dropped_frames": 0, "missed_shots": 0, "station_missed_shots": 0,
                               "outlier_shots": [], "sync_bursts": 0, "rig_restarts": 0},
-                "started_at": e, "finished_at": e, "raw": [e]
+                "started_at": "2026-11-22T20:15:00.000000Z",
+                "finished_at": "2026-11-22T20:16:00.000000Z", "raw": [e]
             }]
         });
         v["marking_notes"] = json!([e]);

@@ -59,44 +59,18 @@ fn kernel_table() -> &'static [f32] {
     static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         let n = 2 * HALF_TAPS;
-        let beta = 8.0;
-        let i0b = bessel_i0(beta);
+        let window = crate::dsp::Kaiser::new(8.0);
         let mut t = Vec::with_capacity((PHASES + 1) * n);
         for p in 0..=PHASES {
             let frac = p as f64 / PHASES as f64;
             for j in 0..n {
                 // Tap j sits at sample base - HALF_TAPS + 1 + j; distance from x:
                 let d = (j as f64 - HALF_TAPS as f64 + 1.0) - frac;
-                let sinc = if d.abs() < 1e-12 {
-                    1.0
-                } else {
-                    (std::f64::consts::PI * d).sin() / (std::f64::consts::PI * d)
-                };
-                let r = d / HALF_TAPS as f64;
-                let win = if r.abs() >= 1.0 {
-                    0.0
-                } else {
-                    bessel_i0(beta * (1.0 - r * r).sqrt()) / i0b
-                };
-                t.push((sinc * win) as f32);
+                t.push(crate::dsp::windowed_sinc(d, HALF_TAPS as f64, &window) as f32);
             }
         }
         t
     })
-}
-
-fn bessel_i0(x: f64) -> f64 {
-    let mut sum = 1.0;
-    let mut term = 1.0;
-    let q = x * x / 4.0;
-    for k in 1..50 {
-        term *= q / (k * k) as f64;
-        sum += term;
-        if term < 1e-12 * sum {
-            break;
-        }
-    }
-    sum
 }
 
 /// An interval during which the LED is lit, true time.
