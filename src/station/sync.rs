@@ -477,6 +477,30 @@ mod tests {
     }
 
     #[test]
+    fn one_two_or_three_exchanges_give_the_brute_force_range_too() {
+        for seed in 0..30 {
+            let n = 1 + seed as usize % 3;
+            let at: Vec<f64> = (0..n).map(|i| 1.0 + i as f64 * 0.7).collect();
+            let (s, _) = simulate(seed, -90.0, 5.0, &at);
+            let e = s.estimate().unwrap();
+            let xs = s.exchanges();
+            for t_rig in [
+                xs[0].rig.0,
+                xs[0].rig.0 + 1_000_000,
+                xs[0].rig.0 + 9_000_000,
+            ] {
+                let (lo, hi) = brute_force_range(xs, RigTime(t_rig));
+                let (h, hw) = e.rig_to_host(RigTime(t_rig));
+                let (elo, ehi) = (h.0 as f64 - hw, h.0 as f64 + hw);
+                assert!(
+                    elo <= lo && ehi >= hi && lo - elo <= 1.6 && ehi - hi <= 1.6,
+                    "{n} exchanges: [{elo}, {ehi}] against [{lo}, {hi}]"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn another_exchange_never_widens_the_bound() {
         let at: Vec<f64> = (0..300).map(|i| 1.0 + i as f64 * 0.02).collect();
         let (s, rig_of) = simulate(7, -48.0, 3.5, &at);
