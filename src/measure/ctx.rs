@@ -14,14 +14,12 @@ use crate::time::HostTime;
 /// Exchanges in the clock-sync burst that opens and closes each step.
 pub const SYNC_BURST: usize = 96;
 
-/// Exchanges in a top-up during a step (see [`Ctx::keep_synced`]).
-pub const SYNC_TOPUP: usize = 8;
+/// Exchanges in the top-up after each shot, at most (see [`Ctx::keep_synced`]).
+pub const SYNC_TOPUP: usize = 64;
 
-/// A top-up is due once this long has passed since the last exchange, s.
-pub const SYNC_TOPUP_EVERY_S: f64 = 0.5;
-
-/// A top-up is due when the bound predicted one second ahead is wider than this, µs.
-pub const RESYNC_LIMIT_US: f64 = 200.0;
+/// A top-up starts no exchange later than this before the next shot is due,
+/// s: an exchange over a stalled link takes up to some 5 ms.
+const TOPUP_MARGIN_S: f64 = 0.01;
 
 /// The random wait before each sync request spans a little over one USB frame, s.
 const SYNC_PHASE_S: f64 = 0.0011;
@@ -50,36 +48,37 @@ impl Ctx<'_> {
         self.exchanges(SYNC_BURST)
     }
 
-    /// Re-synchronise when it is due: when the bound predicted a second ahead
-    /// has grown past [`RESYNC_LIMIT_US`], or [`SYNC_TOPUP_EVERY_S`] has
-    /// passed since the last exchange. Returns whether it ran.
-    pub fn keep_synced(&mut self) -> Result<bool, StationError> {
-        let now = self.station.clock.now();
-        let last = self.sync.exchanges().last().map(|x| x.host_recv);
-        let stale = last.is_none_or(|t| now.secs_since(t) >= SYNC_TOPUP_EVERY_S);
-        let wide = match self.sync.estimate() {
-            Some(est) => est.bound_at_us(est.host_to_rig(now.plus_secs(1.0))) > RESYNC_LIMIT_US,
-            None => true,
-        };
-        if stale || wide {
-            self.exchanges(SYNC_TOPUP)?;
-            return Ok(true);
-        }
-        Ok(false)
+    /// Top up the clock sync after a shot: up to [`SYNC_TOPUP`] exchanges,
+    /// as many as start before `until` (when the next shot is due) less
+    /// [`TOPUP_MARGIN_S`]. A shot's bound is the shortest trip out plus the
+    /// shortest trip back among the exchanges around it, so every exchange
+    /// near the shots can only tighten it; and they cost no time, since the
+    /// step waits for the next shot anyway. Returns whether any ran.
+    pub fn keep_synced(&mut self, until: HostTime) -> Result<bool, StationError> {
+        let last = until.plus_secs(-(SYNC_PHASE_S + TOPUP_MARGIN_S));
+        Ok(self.exchanges_until(SYNC_TOPUP, Some(last))? > 0)
     }
 
     fn exchanges(&mut self, n: usize) -> Result<(), StationError> {
+        self.exchanges_until(n, None).map(|_| ())
+    }
+
+    /// Up to `n` exchanges, none started after `last`; returns how many ran.
+    fn exchanges_until(&mut self, n: usize, last: Option<HostTime>) -> Result<usize, StationError> {
         use rand::Rng;
         let mut rng = crate::seeded::rng(self.seed ^ self.sync.len() as u64);
-        for _ in 0..n {
+        for k in 0..n {
             let now = self.station.clock.now();
+            if last.is_some_and(|t| now > t) {
+                return Ok(k);
+            }
             self.station
                 .clock
                 .sleep_until(now.plus_secs(rng.random_range(0.0..SYNC_PHASE_S)));
             let x = self.station.rig.sync_exchange()?;
             self.sync.add(x);
         }
-        Ok(())
+        Ok(n)
     }
 
     /// The current estimate of the rig's clock.
@@ -89,10 +88,14 @@ impl Ctx<'_> {
             .ok_or_else(|| StationError::Rig("no clock-sync exchange with the rig".into()))
     }
 
-    /// Re-synchronise when due (see [`keep_synced`](Self::keep_synced)) and
-    /// refresh `est`, the estimate used for scheduling; whether it ran.
-    pub fn top_up(&mut self, est: &mut SyncEstimate) -> Result<bool, StationError> {
-        let ran = self.keep_synced()?;
+    /// Top up the sync until `until` (see [`keep_synced`](Self::keep_synced))
+    /// and refresh `est`, the estimate used for scheduling; whether it ran.
+    pub fn top_up(
+        &mut self,
+        est: &mut SyncEstimate,
+        until: HostTime,
+    ) -> Result<bool, StationError> {
+        let ran = self.keep_synced(until)?;
         if ran {
             if let Ok(e) = self.estimate() {
                 *est = e;

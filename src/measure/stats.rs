@@ -9,7 +9,6 @@
 
 pub use crate::statistic::{Statistic, Stats};
 
-
 /// Robust z-score above which a value is named an outlier (Iglewicz and Hoaglin).
 pub const OUTLIER_Z: f64 = 3.5;
 
@@ -43,7 +42,6 @@ impl Stats {
             mad: quantile_sorted(&dev, 0.5),
         })
     }
-
 }
 
 /// The expanded (about 95 %) uncertainty of the median of `values` as an

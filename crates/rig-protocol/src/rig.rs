@@ -520,35 +520,6 @@ impl<const EVENTS: usize> State<EVENTS> {
     }
 }
 
-#[cfg(test)]
-mod ring_tests {
-    use super::FrameRing;
-
-    #[test]
-    fn frames_wrap_around_the_ring_whole_and_in_order() {
-        let mut r = FrameRing::<16>::new();
-        let mut out = [0u8; 16];
-        for round in 0..40u8 {
-            let len = (round % 7 + 1) as usize;
-            let mut frame = [0u8; 7];
-            for (i, b) in frame[..len].iter_mut().enumerate() {
-                *b = round ^ i as u8;
-            }
-            let frame = &frame[..len];
-            assert!(r.push(frame), "round {round}");
-            let n = r.start_frame().unwrap();
-            assert_eq!(n, frame.len());
-            // Taken in two pieces, as a 64-byte USB packet might cut it.
-            let a = r.take(&mut out[..2], n);
-            let b = r.take(&mut out[a..], n - a);
-            assert_eq!(&out[..a + b], frame);
-            assert!(r.is_empty());
-        }
-        assert!(r.push(&[1; 14]));
-        assert!(!r.push(&[1]), "no room for a frame and its length");
-    }
-}
-
 /// The hardware command a message asks for, if it is one.
 fn command_of(m: Message<'_>) -> Option<Command<'_>> {
     Some(match m {
@@ -603,3 +574,32 @@ pub const ALL_SENSORS: u8 = (1 << sensor::MIC)
     | (1 << sensor::PHOTODIODE)
     | (1 << sensor::LED)
     | (1 << sensor::BUTTON);
+
+#[cfg(test)]
+mod ring_tests {
+    use super::FrameRing;
+
+    #[test]
+    fn frames_wrap_around_the_ring_whole_and_in_order() {
+        let mut r = FrameRing::<16>::new();
+        let mut out = [0u8; 16];
+        for round in 0..40u8 {
+            let len = (round % 7 + 1) as usize;
+            let mut frame = [0u8; 7];
+            for (i, b) in frame[..len].iter_mut().enumerate() {
+                *b = round ^ i as u8;
+            }
+            let frame = &frame[..len];
+            assert!(r.push(frame), "round {round}");
+            let n = r.start_frame().unwrap();
+            assert_eq!(n, frame.len());
+            // Taken in two pieces, as a 64-byte USB packet might cut it.
+            let a = r.take(&mut out[..2], n);
+            let b = r.take(&mut out[a..], n - a);
+            assert_eq!(&out[..a + b], frame);
+            assert!(r.is_empty());
+        }
+        assert!(r.push(&[1; 14]));
+        assert!(!r.push(&[1]), "no room for a frame and its length");
+    }
+}

@@ -21,7 +21,7 @@ use crate::station::sync::SyncEstimate;
 use crate::station::{Station, StationError};
 use crate::time::{HostTime, RigTime};
 
-pub use super::ctx::{RESYNC_LIMIT_US, SYNC_BURST, SYNC_TOPUP, SYNC_TOPUP_EVERY_S};
+pub use super::ctx::{SYNC_BURST, SYNC_TOPUP};
 
 /// Run the procedure of a latency step kind into `m`.
 pub fn latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result<(), String> {
@@ -114,7 +114,10 @@ fn drive_shots(
                 }
             }
             (ctx.progress)(k as u64 + 1);
-            match ctx.top_up(&mut est) {
+            let next = times
+                .get(k + 1)
+                .map_or(end, |t| t.plus_secs(-SCHEDULE_AHEAD_S));
+            match ctx.top_up(&mut est, next) {
                 Ok(ran) => m.anomalies.sync_bursts += ran as u32,
                 Err(e) => return (sent, Some(format!("shot {k}: clock sync: {e}"))),
             }

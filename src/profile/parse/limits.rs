@@ -4,9 +4,9 @@
 //! the rules between them, and which step kinds need or refuse limits. It
 //! must not read positions or values other than through `profile::spanned`.
 
-use crate::statistic::Statistic;
 use crate::profile::model::{Limit, StepKind, Unit};
 use crate::profile::spanned::{Cx, Tbl};
+use crate::statistic::Statistic;
 
 const LIMIT_KEYS: &[&str] = &["statistic", "min", "max", "unit", "marginal"];
 

@@ -40,6 +40,9 @@ struct Link {
     /// True-time windows in which the firmware is frozen (stalls, reboots).
     frozen: Arc<Vec<(f64, f64)>>,
     clock: Clock,
+    /// Replies are waiting for their down-link delay: only the firmware's
+    /// main loop may send now (a streaming thread would send them early).
+    holding: bool,
 }
 
 /// The end of the frozen window `now` falls in, if any.
@@ -80,14 +83,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A frozen firmware sends nothing until it thaws (waited for before the
 /// lock is taken: nobody waits on the clock holding it).
 fn pump(session: &Mutex<RigSession>, link: &Mutex<Link>) -> bool {
+    pump_as(session, link, false)
+}
+
+/// [`pump`] for a streaming thread: it sends nothing while the main loop
+/// holds replies back for their link delay (the main loop sends the stream
+/// after them).
+fn pump_stream(session: &Mutex<RigSession>, link: &Mutex<Link>) -> bool {
+    pump_as(session, link, true)
+}
+
+fn pump_as(session: &Mutex<RigSession>, link: &Mutex<Link>, streaming: bool) -> bool {
     let (frozen, clock) = {
         let l = lock(link);
+        if streaming && l.holding {
+            return true;
+        }
         (l.frozen.clone(), l.clock.clone())
     };
     while let Some(end) = frozen_until(&frozen, clock.now().as_secs_f64()) {
         clock.sleep_until(crate::time::HostTime::from_secs_f64(end));
     }
     let mut l = lock(link);
+    if streaming && l.holding {
+        return true;
+    }
     let mut buf = [0u8; 4096];
     loop {
         let n = lock(session).poll_transmit(&mut buf);
@@ -322,6 +342,7 @@ fn serve(
     let link = Arc::new(Mutex::new(Link {
         frozen: frozen.clone(),
         clock: rig.world.clock.clone(),
+        holding: false,
         port,
         garbage: faults.iter().find_map(|f| match f {
             Fault::RigGarbage {
@@ -414,6 +435,7 @@ fn serve(
         if silent {
             continue;
         }
+        lock(&link).holding = true;
         let arrived = hw.rig.arrive();
         lock(&session).handle_input(&buf[..n], arrived, &mut hw);
         hw.join_stopped();
@@ -421,6 +443,7 @@ fn serve(
         if lock(&session).wants_transmit() {
             hw.rig.depart();
         }
+        lock(&link).holding = false;
         if !pump(&session, &link) {
             break;
         }
@@ -453,7 +476,7 @@ fn stream_mic(
                     }
                     s.send_block(sensor::MIC, block.seq as u32, t_first, &pcm[..n], now);
                 }
-                if !pump(&session, &link) {
+                if !pump_stream(&session, &link) {
                     return;
                 }
             }

@@ -131,7 +131,7 @@ pub fn open(
     let rig = match rig_port {
         Some(port) => crate::station::serial_rig::open_port(port, clock.clone())?,
         None if clock.is_virtual() => pipe_rig(SimRig::new(world.clone()), clock.clone())?,
-        None => pty_rig(SimRig::new(world.clone()), clock.clone())?,
+        None => pty_rig(SimRig::over_pty(world.clone()), clock.clone())?,
     };
     Ok(Station {
         clock,
@@ -256,7 +256,7 @@ pub fn serve_rig(
     firmware::Firmware::run(
         Box::new(master),
         Box::new(m2),
-        SimRig::new(world),
+        SimRig::over_pty(world),
         stop.clone(),
     );
     stop.store(true, Ordering::Relaxed);
