@@ -9,10 +9,16 @@ use certlab::sampling::{Acquisition, Block, BlockSource, Capture, Read, SourceEr
 /// Blocks the synthetic source delivers before it ends.
 const TOTAL: u64 = 20_000;
 
-/// A source that makes a block as fast as it is asked, marking its thread as watched.
+/// Blocks the source makes before it waits for the consumer to start: far
+/// more than the ring holds, so the ring overruns mid-stream.
+const BEFORE_CONSUMER: u64 = 300;
+
+/// A source that makes a block as fast as it is asked, marking its thread as
+/// watched; after [`BEFORE_CONSUMER`] blocks it waits until `go` is set.
 struct Synthetic {
     seq: u64,
     corrupt_every: u64,
+    go: &'static std::sync::atomic::AtomicBool,
 }
 
 impl BlockSource for Synthetic {
@@ -20,6 +26,11 @@ impl BlockSource for Synthetic {
         counting_alloc::watch(true);
         if self.seq >= TOTAL {
             return Ok(Read::End);
+        }
+        if self.seq == BEFORE_CONSUMER {
+            while !self.go.load(std::sync::atomic::Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
         }
         out.seq = self.seq;
         out.t_first_ns = (self.seq * BLOCK_LEN as u64 * 20_833) as i64;
@@ -38,17 +49,27 @@ impl BlockSource for Synthetic {
 
 #[test]
 fn the_acquisition_loop_makes_zero_allocations() {
+    static GO: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let mut acq = Acquisition::start(
         Box::new(Synthetic {
             seq: 0,
             corrupt_every: 97,
+            go: &GO,
         }),
         64,
     )
     .unwrap();
     let mut capture = Capture::new(48_000, 0);
-    // Consume slowly at first so the ring overruns, then keep up.
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    // Consume nothing until the source has made far more blocks than the
+    // ring holds (it then waits), then keep up: the overruns fall
+    // mid-stream, so the blocks after them reveal them as gaps, however the
+    // threads are scheduled on a loaded machine.
+    let t0 = std::time::Instant::now();
+    while acq.stats().blocks + acq.stats().overruns < BEFORE_CONSUMER {
+        assert!(t0.elapsed().as_secs() < 60, "the source never got going");
+        std::thread::yield_now();
+    }
+    GO.store(true, std::sync::atomic::Ordering::Release);
     while !acq.finished() {
         acq.drain_into(&mut capture);
     }

@@ -7,7 +7,7 @@
 //! time; no report files are written).
 //!
 //! It takes a few minutes, so `cargo test` leaves it out; `.ci/run` runs it:
-//! `cargo test --release --test coverage -- --ignored`.
+//! `cargo test --test coverage -- --ignored`.
 //! `CERTLAB_COVERAGE_RUNS=N` runs N seeds instead of 1000.
 
 mod common;

@@ -171,8 +171,9 @@ pub struct PipeEnd {
     clock: Clock,
     rx: Arc<Half>,
     tx: Arc<Half>,
-    /// Alive while any clone of this end is.
-    token: Arc<()>,
+    /// Alive while any clone of this end is (taken out on drop, so that
+    /// the other end sees it gone before it is woken).
+    token: Option<Arc<()>>,
     timeout: Duration,
 }
 
@@ -195,14 +196,14 @@ pub fn pipe(clock: &Clock, timeout: Duration) -> (PipeEnd, PipeEnd) {
             clock: clock.clone(),
             rx: ba.clone(),
             tx: ab.clone(),
-            token: ta,
+            token: Some(ta),
             timeout,
         },
         PipeEnd {
             clock: clock.clone(),
             rx: ab,
             tx: ba,
-            token: tb,
+            token: Some(tb),
             timeout,
         },
     )
@@ -269,9 +270,13 @@ impl io::Write for PipeEnd {
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
-        // The last handle of this end: wake the other end's reader, which
-        // then reads 0.
-        if Arc::strong_count(&self.token) == 1 {
+        // The last handle of this end: let its token go, then wake the other
+        // end's reader, which then reads 0.
+        let last = self
+            .token
+            .take()
+            .is_some_and(|t| Arc::strong_count(&t) == 1);
+        if last {
             if let Some(p) = lock(&self.tx.reader).as_ref() {
                 self.clock.unpark(p);
             }
