@@ -1,9 +1,50 @@
 //! `certlab analyze audio`: find a stimulus in a capture, offline.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
 
 use crate::measure::analyze::analyze;
 use crate::{Error, ExitStatus, Result};
+
+#[derive(Subcommand)]
+pub enum AnalyzeCmd {
+    /// Find a stimulus WAV in a capture WAV and print its delay.
+    #[command(after_help = "\
+Reads WAV files at 8 to 192 kHz: 16-, 24- or 32-bit integer or float, mono or
+multichannel. The stimulus is searched for in every channel of the capture; the
+best channel is reported. Every occurrence is found; with --interval-ms, shot k
+is taken as scheduled at k × interval from the capture's start and its latency
+is its position less that. Exit 2 when the stimulus is not found (no number is
+guessed), 3 for unreadable or mismatched files.
+
+Example:
+  certlab analyze audio --stimulus sweep.wav --capture capture.wav --json")]
+    Audio {
+        /// The stimulus as played (its first channel is used).
+        #[arg(long, value_name = "S.wav")]
+        stimulus: PathBuf,
+        /// The capture to search.
+        #[arg(long, value_name = "C.wav")]
+        capture: PathBuf,
+        /// Print JSON: latency_ms, uncertainty_ms, confidence, snr_db, channel, polarity, drift_ppm, shots.
+        #[arg(long)]
+        json: bool,
+        /// The stimulus was played every this many ms from the capture's start.
+        #[arg(long, value_name = "MS")]
+        interval_ms: Option<f64>,
+    },
+}
+
+pub fn run(cmd: AnalyzeCmd) -> Result<ExitStatus> {
+    let AnalyzeCmd::Audio {
+        stimulus,
+        capture,
+        json,
+        interval_ms,
+    } = cmd;
+    audio(&stimulus, &capture, json, interval_ms)
+}
 
 /// Interleaved samples as f32 in [-1, 1), with channels and rate.
 struct Wav {
@@ -47,7 +88,7 @@ fn read_wav(path: &Path, what: &str) -> Result<Wav> {
     })
 }
 
-pub fn run(
+fn audio(
     stimulus: &Path,
     capture: &Path,
     json: bool,
@@ -92,10 +133,7 @@ pub fn run(
     )
     .map_err(|e| Error::Measurement(format!("{}: {e}", capture.display())))?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&a).map_err(|e| Error::Harness(e.to_string()))?
-        );
+        super::print_json(&a)?;
     } else {
         println!(
             "latency {:.4} ms ± {:.4} ms (k=2), confidence {:.3}, peak SNR {:.1} dB, channel {} of {}, polarity {:+}, drift {}",

@@ -10,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::Args;
 use serde::Serialize;
 
 use crate::measure::conformance::{class_fits, profile_match};
@@ -18,6 +19,23 @@ use crate::usb::descriptors::{AudioDirection, Descriptors};
 use crate::usb::libusb;
 use crate::usb::sysfs::{self, ScanError, UsbDevice};
 use crate::{Error, ExitStatus, Result};
+
+#[derive(Args)]
+pub struct DevicesArgs {
+    /// Print one JSON object {"usb": [...], "serial": [...], "simulated": [...], "notes": [...]}
+    /// (the USB devices' form is a stable interface, docs/usb.md).
+    #[arg(long)]
+    json: bool,
+    /// Read USB devices from this sysfs root instead of /sys (e.g. a
+    /// snapshot). Without it, a host without /sys/bus/usb is listed
+    /// through libusb; with it, never.
+    #[arg(long, value_name = "ROOT")]
+    sysfs: Option<PathBuf>,
+    /// Also write a sysfs-shaped snapshot of the listed USB devices to DIR
+    /// (a new or empty directory), replayable with --sysfs DIR.
+    #[arg(long, value_name = "DIR")]
+    snapshot: Option<PathBuf>,
+}
 
 #[derive(Serialize)]
 struct SerialPort {
@@ -150,7 +168,8 @@ fn list_usb(
     Ok((Vec::new(), Source::None))
 }
 
-pub fn run(json: bool, sysfs_root: Option<&Path>, snapshot: Option<&Path>) -> Result<ExitStatus> {
+pub fn run(a: DevicesArgs) -> Result<ExitStatus> {
+    let (json, sysfs_root, snapshot) = (a.json, a.sysfs.as_deref(), a.snapshot.as_deref());
     if let Some(dir) = snapshot {
         check_snapshot_dir(dir)?;
     }
@@ -217,10 +236,7 @@ pub fn run(json: bool, sysfs_root: Option<&Path>, snapshot: Option<&Path>) -> Re
             simulated,
             notes,
         };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&listing).unwrap_or_else(|_| "{}".into())
-        );
+        super::print_json(&listing)?;
         return Ok(ExitStatus::Ok);
     }
     match &source {

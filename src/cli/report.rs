@@ -7,8 +7,42 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::Subcommand;
+
 use crate::report::{self, views, Report};
 use crate::{Error, ExitStatus, Result};
+
+#[derive(Subcommand)]
+pub enum ReportCmd {
+    /// Render a report's human views (plots/, report.html, junit.xml) again,
+    /// into a new directory, from its report.json, measurements.csv and raw/.
+    #[command(after_help = "\
+The report directory is only read: its signature keeps covering what the run
+wrote. The output directory must be new or empty, and outside the report.
+Exit 3 when REPORT_DIR is not a readable certlab report.
+
+Example:
+  certlab report render reports/20261122T201500Z-speakerphone-sim --out /tmp/views --png")]
+    Render {
+        /// The report directory (holding report.json).
+        report_dir: PathBuf,
+        /// Where to write the views (default: REPORT_DIR-views next to it).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Also write every plot as PNG.
+        #[arg(long)]
+        png: bool,
+    },
+}
+
+pub fn run(cmd: ReportCmd) -> Result<ExitStatus> {
+    let ReportCmd::Render {
+        report_dir,
+        out,
+        png,
+    } = cmd;
+    render(&report_dir, out.as_deref(), png)
+}
 
 /// Read and check `dir/report.json`.
 pub fn load(dir: &Path) -> Result<Report> {
@@ -63,7 +97,7 @@ fn default_out(dir: &Path) -> PathBuf {
     dir.with_file_name(format!("{name}-views"))
 }
 
-pub fn render(dir: &Path, out: Option<&Path>, png: bool) -> Result<ExitStatus> {
+fn render(dir: &Path, out: Option<&Path>, png: bool) -> Result<ExitStatus> {
     let report = load(dir)?;
     let out = out
         .map(Path::to_path_buf)

@@ -1,9 +1,12 @@
-//! `certlab keys`, `certlab authority` and `certlab verify`: printing and
-//! argument checks around `trust`. No trust logic lives here.
+//! `certlab keys`, `certlab authority` and `certlab verify`: their
+//! arguments and help, argument checks around `trust`, and printing. No
+//! trust logic lives here: documents, keys, signatures and verification are
+//! `trust`'s.
 
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
 
 use crate::timestamp;
 use crate::trust::documents::{
@@ -12,7 +15,93 @@ use crate::trust::documents::{
 use crate::trust::{keys, verify};
 use crate::{Error, ExitStatus, Result};
 
-pub fn keys_generate(out: &Path) -> Result<ExitStatus> {
+#[derive(Args)]
+#[command(after_help = "\
+Checks, with nothing but the authority's public key:
+  - report.dsse.json's signature (Ed25519, strict) by the key in signer.pub;
+  - every file's SHA-256 against the signed statement: a changed, missing or
+    added file is named;
+  - each trust document under trust/ against the authority's key;
+  - the marking, recomputed from those documents at the test time
+    (started_at). With --trust, newer documents (a later revocation list)
+    count too. A report that claims OFFICIAL without documents to support it
+    is INVALID.
+
+Exit 0 for a valid report (OFFICIAL or UNOFFICIAL), 1 for INVALID, 3 when the
+directory or a key cannot be read. docs/verifying.md shows the same checks
+with sha256sum and openssl.
+
+Example:
+  certlab verify reports/20261123T101500Z-speakerphone-sim --authority authority.pub")]
+pub struct VerifyArgs {
+    /// The report directory.
+    report_dir: PathBuf,
+    /// The program authority's public key.
+    #[arg(long, value_name = "AUTHORITY.pub")]
+    authority: PathBuf,
+    /// Further trust documents to take into account (e.g. the authority's current revocation list).
+    #[arg(long, value_name = "DIR")]
+    trust: Option<PathBuf>,
+    /// Print one JSON object: status, claimed, reasons, notes, signer, vendor, device, profile, ...
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum KeysCmd {
+    /// Write NAME.key (Ed25519 PKCS#8 PEM, mode 0600) and NAME.pub
+    /// (SubjectPublicKeyInfo PEM), and print the key id (SHA-256 of the raw
+    /// public key). Existing files are never overwritten.
+    Generate {
+        #[arg(long, value_name = "NAME")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+#[command(after_help = "\
+Times are RFC 3339, e.g. 2027-01-31T00:00:00Z. Each document is a DSSE
+envelope signed by the authority key; labs keep them in a trust directory
+(with authority.pub) and pass it to `certlab run --trust DIR`.
+
+Example:
+  certlab authority init --out authority
+  certlab keys generate --out lab
+  certlab authority accredit-lab --authority-key authority/authority.key \\
+      --lab-id lab-1 --lab-pub lab.pub --program teams-usb-audio \\
+      --not-after 2027-12-31T00:00:00Z --out trust/lab-1.json
+  certlab authority admit-vendor --authority-key authority/authority.key \\
+      --vendor-id acme --program teams-usb-audio \\
+      --not-after 2027-12-31T00:00:00Z --out trust/acme.json")]
+pub enum AuthorityCmd {
+    /// Create the program authority's key pair: DIR/authority.key and DIR/authority.pub.
+    Init {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Accredit a lab's key for programs over a period.
+    AccreditLab(AccreditLab),
+    /// Admit a vendor to programs over a period.
+    AdmitVendor(AdmitVendor),
+    /// Publish a revocation list: nothing a revoked key signs at or after its revocation time counts.
+    Revoke(Revoke),
+}
+
+pub fn keys(cmd: KeysCmd) -> Result<ExitStatus> {
+    let KeysCmd::Generate { out } = cmd;
+    keys_generate(&out)
+}
+
+pub fn authority(cmd: AuthorityCmd) -> Result<ExitStatus> {
+    match cmd {
+        AuthorityCmd::Init { out } => authority_init(&out),
+        AuthorityCmd::AccreditLab(a) => accredit_lab(a),
+        AuthorityCmd::AdmitVendor(a) => admit_vendor(a),
+        AuthorityCmd::Revoke(a) => revoke(a),
+    }
+}
+
+fn keys_generate(out: &Path) -> Result<ExitStatus> {
     let key = keys::generate()?;
     let (k, p) = keys::write_pair(out, &key)?;
     println!("key id {}", keys::key_id(&key.verifying_key()));
@@ -21,7 +110,7 @@ pub fn keys_generate(out: &Path) -> Result<ExitStatus> {
     Ok(ExitStatus::Ok)
 }
 
-pub fn authority_init(out: &Path) -> Result<ExitStatus> {
+fn authority_init(out: &Path) -> Result<ExitStatus> {
     let key = keys::generate()?;
     let (k, p) = keys::write_pair(&out.join("authority"), &key)?;
     println!("authority key id {}", keys::key_id(&key.verifying_key()));
@@ -50,23 +139,58 @@ fn ids(what: &str, v: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-fn period(
-    not_before: Option<&str>,
-    not_after: &str,
-) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> {
-    let from = match not_before {
-        Some(t) => parse_time("--not-before", t)?,
-        None => Utc::now(),
-    };
-    let to = parse_time("--not-after", not_after)?;
-    if to <= from {
-        return Err(Error::BadInput(format!(
-            "--not-after {} is not after --not-before {}",
-            timestamp::document(to),
-            timestamp::document(from)
-        )));
+/// The period a grant (an accreditation or an admission) is valid over,
+/// and the file its document goes to.
+#[derive(Args)]
+struct Term {
+    /// Default: now.
+    #[arg(long, value_name = "T")]
+    not_before: Option<String>,
+    #[arg(long, value_name = "T")]
+    not_after: String,
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+/// A grant's arguments, checked: its programs (each once) and its period.
+struct Grant {
+    programs: Vec<String>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+impl Term {
+    /// Check the subject's id (`what` names it), the programs and the period.
+    fn check(&self, what: &str, id: &str, programs: &[String]) -> Result<Grant> {
+        check_id(what, id).map_err(Error::BadInput)?;
+        let programs = ids("program", programs)?;
+        let from = match &self.not_before {
+            Some(t) => parse_time("--not-before", t)?,
+            None => Utc::now(),
+        };
+        let to = parse_time("--not-after", &self.not_after)?;
+        if to <= from {
+            return Err(Error::BadInput(format!(
+                "--not-after {} is not after --not-before {}",
+                timestamp::document(to),
+                timestamp::document(from)
+            )));
+        }
+        Ok(Grant { programs, from, to })
     }
-    Ok((from, to))
+}
+
+impl Grant {
+    /// "PROGRAMS from A to B: FILE", as the commands print it.
+    fn described(&self, out: &Path) -> String {
+        format!(
+            "{} from {} to {}: {}",
+            self.programs.join(", "),
+            timestamp::document(self.from),
+            timestamp::document(self.to),
+            out.display()
+        )
+    }
 }
 
 fn write_doc(out: &Path, doc: &Document, key: &ed25519_dalek::SigningKey) -> Result<()> {
@@ -74,20 +198,24 @@ fn write_doc(out: &Path, doc: &Document, key: &ed25519_dalek::SigningKey) -> Res
     keys::write_new(out, &env.to_json(), 0o644)
 }
 
-pub struct Accredit {
-    pub authority_key: PathBuf,
-    pub lab_id: String,
-    pub lab_pub: PathBuf,
-    pub programs: Vec<String>,
-    pub not_before: Option<String>,
-    pub not_after: String,
-    pub out: PathBuf,
+#[derive(Args)]
+pub struct AccreditLab {
+    #[arg(long, value_name = "K")]
+    authority_key: PathBuf,
+    #[arg(long, value_name = "ID")]
+    lab_id: String,
+    /// The lab's public key (from `certlab keys generate`).
+    #[arg(long, value_name = "P")]
+    lab_pub: PathBuf,
+    /// A program in scope (repeat for more).
+    #[arg(long = "program", value_name = "PROG", required = true)]
+    programs: Vec<String>,
+    #[command(flatten)]
+    term: Term,
 }
 
-pub fn accredit_lab(a: Accredit) -> Result<ExitStatus> {
-    check_id("lab id", &a.lab_id).map_err(Error::BadInput)?;
-    let programs = ids("program", &a.programs)?;
-    let (from, to) = period(a.not_before.as_deref(), &a.not_after)?;
+fn accredit_lab(a: AccreditLab) -> Result<ExitStatus> {
+    let g = a.term.check("lab id", &a.lab_id, &a.programs)?;
     let lab = keys::read_public(&a.lab_pub)?;
     let auth = keys::read_private(&a.authority_key)?;
     if lab == auth.verifying_key() {
@@ -99,70 +227,78 @@ pub fn accredit_lab(a: Accredit) -> Result<ExitStatus> {
         lab_id: a.lab_id.clone(),
         lab_key_id: keys::key_id(&lab),
         lab_public_key: keys::public_pem(&lab),
-        programs: programs.clone(),
-        not_before: from,
-        not_after: to,
+        programs: g.programs.clone(),
+        not_before: g.from,
+        not_after: g.to,
         issued_at: Utc::now(),
         issuer: documents::issuer_of(&auth),
     });
-    write_doc(&a.out, &doc, &auth)?;
+    write_doc(&a.term.out, &doc, &auth)?;
     println!(
-        "accredited lab {} (key {}) for {} from {} to {}: {}",
+        "accredited lab {} (key {}) for {}",
         a.lab_id,
         keys::key_id(&lab),
-        programs.join(", "),
-        timestamp::document(from),
-        timestamp::document(to),
-        a.out.display()
+        g.described(&a.term.out)
     );
     Ok(ExitStatus::Ok)
 }
 
-pub struct Admit {
-    pub authority_key: PathBuf,
-    pub vendor_id: String,
-    pub programs: Vec<String>,
-    pub not_before: Option<String>,
-    pub not_after: String,
-    pub out: PathBuf,
+#[derive(Args)]
+pub struct AdmitVendor {
+    #[arg(long, value_name = "K")]
+    authority_key: PathBuf,
+    #[arg(long, value_name = "ID")]
+    vendor_id: String,
+    /// A program (repeat for more).
+    #[arg(long = "program", value_name = "PROG", required = true)]
+    programs: Vec<String>,
+    #[command(flatten)]
+    term: Term,
 }
 
-pub fn admit_vendor(a: Admit) -> Result<ExitStatus> {
-    check_id("vendor id", &a.vendor_id).map_err(Error::BadInput)?;
-    let programs = ids("program", &a.programs)?;
-    let (from, to) = period(a.not_before.as_deref(), &a.not_after)?;
+fn admit_vendor(a: AdmitVendor) -> Result<ExitStatus> {
+    let g = a.term.check("vendor id", &a.vendor_id, &a.programs)?;
     let auth = keys::read_private(&a.authority_key)?;
     let doc = Document::Admission(Admission {
         vendor_id: a.vendor_id.clone(),
-        programs: programs.clone(),
-        not_before: from,
-        not_after: to,
+        programs: g.programs.clone(),
+        not_before: g.from,
+        not_after: g.to,
         issued_at: Utc::now(),
         issuer: documents::issuer_of(&auth),
     });
-    write_doc(&a.out, &doc, &auth)?;
+    write_doc(&a.term.out, &doc, &auth)?;
     println!(
-        "admitted vendor {} to {} from {} to {}: {}",
+        "admitted vendor {} to {}",
         a.vendor_id,
-        programs.join(", "),
-        timestamp::document(from),
-        timestamp::document(to),
-        a.out.display()
+        g.described(&a.term.out)
     );
     Ok(ExitStatus::Ok)
 }
 
+#[derive(Args)]
 pub struct Revoke {
-    pub authority_key: PathBuf,
-    pub key_ids: Vec<String>,
-    pub revoked_at: Vec<String>,
-    pub sequence: u64,
-    pub expires: String,
-    pub include: Option<PathBuf>,
-    pub out: PathBuf,
+    #[arg(long, value_name = "K")]
+    authority_key: PathBuf,
+    /// The key id to revoke (repeat, each with its own --revoked-at).
+    #[arg(long = "key-id", value_name = "HEX")]
+    key_ids: Vec<String>,
+    #[arg(long = "revoked-at", value_name = "T")]
+    revoked_at: Vec<String>,
+    /// Higher than every earlier list's.
+    #[arg(long, value_name = "N")]
+    sequence: u64,
+    /// When a newer list must have replaced this one.
+    #[arg(long, value_name = "T")]
+    expires: String,
+    /// An earlier list whose revocations this one carries forward.
+    #[arg(long, value_name = "FILE")]
+    include: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
-pub fn revoke(a: Revoke) -> Result<ExitStatus> {
+fn revoke(a: Revoke) -> Result<ExitStatus> {
     if a.key_ids.len() != a.revoked_at.len() {
         return Err(Error::BadInput(format!(
             "give one --revoked-at for each --key-id ({} key ids, {} times)",
@@ -249,22 +385,16 @@ pub fn revoke(a: Revoke) -> Result<ExitStatus> {
     Ok(ExitStatus::Ok)
 }
 
-pub fn verify(
-    dir: &Path,
-    authority: &Path,
-    trust: Option<&Path>,
-    json: bool,
-) -> Result<ExitStatus> {
-    let auth = keys::read_public(authority)?;
+pub fn verify(a: VerifyArgs) -> Result<ExitStatus> {
+    let (dir, trust) = (a.report_dir.as_path(), a.trust.as_deref());
+    let auth = keys::read_public(&a.authority)?;
     let extra = match trust {
         Some(d) => Some(documents::load_dir(d, Some(&auth))?),
         None => None,
     };
     let v = verify::verify_dir(dir, &auth, extra.as_ref())?;
-    if json {
-        let text = serde_json::to_string_pretty(&v)
-            .map_err(|e| Error::Harness(format!("cannot print the result: {e}")))?;
-        println!("{text}");
+    if a.json {
+        super::print_json(&v)?;
     } else {
         print!("{}", verify::render(&v, dir));
     }
