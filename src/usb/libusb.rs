@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use rusb::{Device, DeviceHandle, UsbContext};
 
-use super::descriptors;
+use super::descriptors::{self, desc_type};
 use super::sysfs::UsbDevice;
 
 /// How long one control transfer may take.
@@ -37,10 +37,6 @@ pub const GET_DESCRIPTOR: u8 = 0x06;
 pub const REQUEST_IN_DEVICE: u8 = 0x80;
 /// bmRequestType: device-to-host, standard, interface.
 pub const REQUEST_IN_INTERFACE: u8 = 0x81;
-/// Descriptor types read.
-pub const DEVICE_DESCRIPTOR: u8 = 0x01;
-pub const CONFIGURATION_DESCRIPTOR: u8 = 0x02;
-pub const HID_REPORT_DESCRIPTOR: u8 = 0x22;
 
 /// The node name given to a report descriptor read through libusb (sysfs
 /// names it after the kernel's HID device, e.g. `0003:1209:0001.0001`).
@@ -168,7 +164,7 @@ fn read_configuration<T: UsbContext>(
     let total = match dev.config_descriptor(index) {
         Ok(c) => c.total_length(),
         Err(_) => {
-            let head = get_descriptor(h, REQUEST_IN_DEVICE, CONFIGURATION_DESCRIPTOR, index, 0, 9)
+            let head = get_descriptor(h, REQUEST_IN_DEVICE, desc_type::CONFIGURATION, index, 0, 9)
                 .map_err(|e| e.to_string())?;
             if head.len() < 4 {
                 return Err(format!("its header is {} bytes", head.len()));
@@ -179,7 +175,7 @@ fn read_configuration<T: UsbContext>(
     get_descriptor(
         h,
         REQUEST_IN_DEVICE,
-        CONFIGURATION_DESCRIPTOR,
+        desc_type::CONFIGURATION,
         index,
         0,
         total,
@@ -261,7 +257,7 @@ fn read_device<T: UsbContext>(dev: &Device<T>) -> UsbDevice {
             None => {}
         }
     }
-    let device_bytes = get_descriptor(&handle, REQUEST_IN_DEVICE, DEVICE_DESCRIPTOR, 0, 0, 18)
+    let device_bytes = get_descriptor(&handle, REQUEST_IN_DEVICE, desc_type::DEVICE, 0, 0, 18)
         .map_err(|e| e.to_string());
     let configs = (0..desc.num_configurations())
         .map(|i| read_configuration(dev, &handle, i))
@@ -293,7 +289,7 @@ fn read_device<T: UsbContext>(dev: &Device<T>) -> UsbDevice {
                 match get_descriptor(
                     &handle,
                     REQUEST_IN_INTERFACE,
-                    HID_REPORT_DESCRIPTOR,
+                    desc_type::HID_REPORT,
                     0,
                     n as u16,
                     len,

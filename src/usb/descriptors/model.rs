@@ -6,13 +6,14 @@
 //! endpoints, the class-specific descriptors of USB Audio, USB Video and
 //! HID — and [`ParseError`] and [`Warning`]. It parses nothing (that is
 //! `walk`, `uac` and `uvc`) and summarises nothing (that is `summary`); it
-//! depends only on `codes`.
+//! depends only on `codes` and `usb::at_byte`.
 
 use std::fmt;
 
 use serde::Serialize;
 
 use super::codes::desc_type;
+use crate::usb::at_byte::{write_at, AtByte};
 
 /// What kind of structural fault stopped the parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,24 +45,14 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at byte {}: {}", self.offset, self.message)
+        write_at(f, self.offset, &self.message)
     }
 }
 
 impl std::error::Error for ParseError {}
 
 /// A recoverable oddity, with the byte offset of the descriptor it concerns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Warning {
-    pub offset: usize,
-    pub message: String,
-}
-
-impl fmt::Display for Warning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at byte {}: {}", self.offset, self.message)
-    }
-}
+pub type Warning = AtByte;
 
 /// Everything parsed from one device's descriptor bytes.
 #[derive(Debug, Clone, PartialEq)]

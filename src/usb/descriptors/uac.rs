@@ -185,50 +185,12 @@ pub(super) fn parse_audio(
                     stream_interfaces: Vec::new(),
                 }))
             }
-            (0x06, false) => {
-                // bUnitID, bSourceID, bControlSize, bmaControls(n*size)..., iFeature
-                need(d, p, 7, "UAC1 feature unit")?;
-                let size = d[5] as usize;
-                if size == 0 {
-                    return fail(
-                        p + 5,
-                        ErrorKind::Inconsistent,
-                        "UAC1 feature unit bControlSize is 0",
-                    );
-                }
-                // The control bytes fill the space between byte 6 and iFeature.
-                let n = (d.len() - 7) / size;
-                if (d.len() - 7) % size != 0 {
-                    warnings.push(Warning {
-                        offset: p,
-                        message: format!(
-                            "UAC1 feature unit bLength {} leaves a partial control of bControlSize {size}",
-                            d.len()
-                        ),
-                    });
-                }
-                let controls = (0..n).map(|k| le_n(d, 6 + k * size, size)).collect();
-                Ok(Some(AudioDescriptor::FeatureUnit {
-                    offset: p,
-                    id: d[3],
-                    source: d[4],
-                    controls,
-                }))
-            }
-            (0x06, true) => {
-                // bUnitID, bSourceID, bmaControls(4 each)..., iFeature
-                need(d, p, 6, "UAC2 feature unit")?;
-                let n = (d.len() - 6) / 4;
-                if (d.len() - 6) % 4 != 0 {
-                    warnings.push(Warning {
-                        offset: p,
-                        message: format!(
-                            "UAC2 feature unit bLength {} is not 6 + 4 per channel",
-                            d.len()
-                        ),
-                    });
-                }
-                let controls = (0..n).map(|k| dw(d, 5 + 4 * k)).collect();
+            (0x06, _) => {
+                let controls = if v2 {
+                    uac2_feature_controls(d, p, warnings)?
+                } else {
+                    uac1_feature_controls(d, p, warnings)?
+                };
                 Ok(Some(AudioDescriptor::FeatureUnit {
                     offset: p,
                     id: d[3],
@@ -329,6 +291,57 @@ pub(super) fn parse_audio(
         },
         _ => Ok(Some(AudioDescriptor::Other { offset: p, subtype })),
     }
+}
+
+/// A UAC1 feature unit's bmaControls: bUnitID, bSourceID, bControlSize,
+/// then controls of bControlSize bytes each up to iFeature.
+fn uac1_feature_controls(
+    d: &[u8],
+    p: usize,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<u32>, ParseError> {
+    need(d, p, 7, "UAC1 feature unit")?;
+    let size = d[5] as usize;
+    if size == 0 {
+        return fail(
+            p + 5,
+            ErrorKind::Inconsistent,
+            "UAC1 feature unit bControlSize is 0",
+        );
+    }
+    // The control bytes fill the space between byte 6 and iFeature.
+    let n = (d.len() - 7) / size;
+    if (d.len() - 7) % size != 0 {
+        warnings.push(Warning {
+            offset: p,
+            message: format!(
+                "UAC1 feature unit bLength {} leaves a partial control of bControlSize {size}",
+                d.len()
+            ),
+        });
+    }
+    Ok((0..n).map(|k| le_n(d, 6 + k * size, size)).collect())
+}
+
+/// A UAC2 feature unit's bmaControls: bUnitID, bSourceID, then controls of
+/// 4 bytes each up to iFeature.
+fn uac2_feature_controls(
+    d: &[u8],
+    p: usize,
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<u32>, ParseError> {
+    need(d, p, 6, "UAC2 feature unit")?;
+    let n = (d.len() - 6) / 4;
+    if (d.len() - 6) % 4 != 0 {
+        warnings.push(Warning {
+            offset: p,
+            message: format!(
+                "UAC2 feature unit bLength {} is not 6 + 4 per channel",
+                d.len()
+            ),
+        });
+    }
+    Ok((0..n).map(|k| dw(d, 5 + 4 * k)).collect())
 }
 
 #[cfg(test)]

@@ -140,6 +140,29 @@ struct Cursor {
     seen: BTreeSet<(u8, u8)>,
 }
 
+/// `Ok` when the configuration descriptor at `start` (its bytes on, `rest`)
+/// declares at least `min` bytes and the data holds that many; else the
+/// `kind` error `short` at its bLength, or the data's truncation.
+fn config_holds(
+    rest: &[u8],
+    start: usize,
+    min: usize,
+    kind: ErrorKind,
+    short: String,
+) -> Result<(), ParseError> {
+    if (b(rest, 0) as usize) < min {
+        return fail(start, kind, short);
+    }
+    if rest.len() < min {
+        return fail(
+            start + rest.len(),
+            ErrorKind::Truncated,
+            "the data ends inside a configuration descriptor",
+        );
+    }
+    Ok(())
+}
+
 fn parse_configuration(
     data: &[u8],
     start: usize,
@@ -147,20 +170,14 @@ fn parse_configuration(
 ) -> Result<(Configuration, usize), ParseError> {
     let rest = &data[start..];
     let blen = b(rest, 0) as usize;
-    if blen < 2 {
-        return fail(
-            start,
-            ErrorKind::Loop,
-            format!("configuration descriptor bLength is {blen}"),
-        );
-    }
-    if rest.len() < 2 {
-        return fail(
-            start + rest.len(),
-            ErrorKind::Truncated,
-            "the data ends inside a configuration descriptor",
-        );
-    }
+    // bLength and bDescriptorType first, so that a wrong type is named as one.
+    config_holds(
+        rest,
+        start,
+        2,
+        ErrorKind::Loop,
+        format!("configuration descriptor bLength is {blen}"),
+    )?;
     if rest[1] != desc_type::CONFIGURATION {
         return fail(
             start + 1,
@@ -171,20 +188,13 @@ fn parse_configuration(
             ),
         );
     }
-    if blen < 9 {
-        return fail(
-            start,
-            ErrorKind::TooShort,
-            format!("configuration descriptor bLength is {blen}, needs 9"),
-        );
-    }
-    if rest.len() < 9 {
-        return fail(
-            start + rest.len(),
-            ErrorKind::Truncated,
-            "the data ends inside a configuration descriptor",
-        );
-    }
+    config_holds(
+        rest,
+        start,
+        9,
+        ErrorKind::TooShort,
+        format!("configuration descriptor bLength is {blen}, needs 9"),
+    )?;
     let total = w(rest, 2) as usize;
     if total < blen {
         return fail(

@@ -13,6 +13,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::usb::at_byte::AtByte;
+
 /// A usage: page and id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Usage {
@@ -137,32 +139,10 @@ pub struct Collection {
 }
 
 /// A recoverable oddity in a report descriptor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HidWarning {
-    pub offset: usize,
-    pub message: String,
-}
-
-impl fmt::Display for HidWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at byte {}: {}", self.offset, self.message)
-    }
-}
+pub type HidWarning = AtByte;
 
 /// A report descriptor that cannot be read on: an item runs past the end.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HidError {
-    pub offset: usize,
-    pub message: String,
-}
-
-impl fmt::Display for HidError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at byte {}: {}", self.offset, self.message)
-    }
-}
-
-impl std::error::Error for HidError {}
+pub type HidError = AtByte;
 
 /// One value of an input report (see [`ReportDescriptor::input_values`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
