@@ -76,12 +76,41 @@ fn within(t: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
 struct Grants {
     /// The first one naming the subject, valid or not.
     first: Option<usize>,
-    /// The first one for the program, valid at the test time.
-    valid: Option<usize>,
+    /// The first one for the program, valid at the test time, and its
+    /// "from A to B (FILE)".
+    valid: Option<(usize, String)>,
     /// Those for other programs only: "PROGRAMS (FILE)".
     other_programs: Vec<String>,
     /// Those for the program but another period: "from A to B (FILE)".
     out_of_period: Vec<String>,
+}
+
+/// How a kind of grant words its verdict.
+struct Wording<'a> {
+    /// The ground of a valid grant, from its "from A to B (FILE)".
+    granted: &'a dyn Fn(&str) -> String,
+    /// Why not, from the grants for the program but another period.
+    out_of_period: &'a dyn Fn(&str) -> String,
+    /// Why not, from the grants for other programs only.
+    other_programs: &'a dyn Fn(&str) -> String,
+    /// Why not, when no grant names the subject.
+    none: String,
+}
+
+impl Grants {
+    /// The ground a valid grant gives, or else why there is none: a grant
+    /// out of its period first, then grants for other programs.
+    fn verdict(&self, say: Wording) -> std::result::Result<String, String> {
+        if let Some((_, term)) = &self.valid {
+            Ok((say.granted)(term))
+        } else if !self.out_of_period.is_empty() {
+            Err((say.out_of_period)(&self.out_of_period.join("; ")))
+        } else if !self.other_programs.is_empty() {
+            Err((say.other_programs)(&self.other_programs.join("; ")))
+        } else {
+            Err(say.none)
+        }
+    }
 }
 
 /// Look through `files` for grants `grant` recognises (it gives their
@@ -104,18 +133,21 @@ fn check_grants<'a>(
         };
         used.push(i);
         g.first.get_or_insert(i);
-        if !programs.iter().any(|p| p == f.program) {
-            g.other_programs
-                .push(format!("{} ({})", programs.join(", "), file.name));
-        } else if !within(f.test_time, from, to) {
-            g.out_of_period.push(format!(
+        let term = || {
+            format!(
                 "from {} to {} ({})",
                 timestamp::document(from),
                 timestamp::document(to),
                 file.name
-            ));
+            )
+        };
+        if !programs.iter().any(|p| p == f.program) {
+            g.other_programs
+                .push(format!("{} ({})", programs.join(", "), file.name));
+        } else if !within(f.test_time, from, to) {
+            g.out_of_period.push(term());
         } else if g.valid.is_none() {
-            g.valid = Some(i);
+            g.valid = Some((i, term()));
         }
     }
     g
@@ -152,42 +184,41 @@ pub fn decide(f: &Facts, files: &[TrustFile]) -> Marking {
         Document::Accreditation(a) => Some(a.lab_id.clone()),
         _ => None,
     };
-    let accredited = acc.valid.is_some();
     // The lab the authority bound the key to: the valid accreditation's,
     // else the first one naming the key.
-    let lab_id = acc.valid.or(acc.first).and_then(lab_of);
-    if let Some(i) = acc.valid {
-        if let Document::Accreditation(a) = &files[i].doc {
-            grounds.push(format!(
-                "key {key}… is accredited as lab {} for program {} from {} to {} ({})",
-                a.lab_id,
-                f.program,
-                timestamp::document(a.not_before),
-                timestamp::document(a.not_after),
-                files[i].name
-            ));
-        }
-    }
-    let (other_programs, out_of_period) = (acc.other_programs, acc.out_of_period);
-    if !accredited {
-        if !out_of_period.is_empty() {
-            failed.push(format!(
-                "the accreditation of key {key}… for program {} is not valid at the test time {when}: \
-                 it is valid {}",
-                f.program,
-                out_of_period.join("; ")
-            ));
-        } else if !other_programs.is_empty() {
-            failed.push(format!(
-                "key {key}… is accredited for {}, not for program {}",
-                other_programs.join("; "),
+    let lab_id = acc
+        .valid
+        .as_ref()
+        .map(|(i, _)| *i)
+        .or(acc.first)
+        .and_then(lab_of);
+    let lab = lab_id.clone().unwrap_or_default();
+    match acc.verdict(Wording {
+        granted: &|term| {
+            format!(
+                "key {key}… is accredited as lab {lab} for program {} {term}",
                 f.program
-            ));
-        } else {
-            failed.push(format!(
-                "key {key}… is not accredited by the program authority (no accreditation names it)"
-            ));
-        }
+            )
+        },
+        out_of_period: &|terms| {
+            format!(
+                "the accreditation of key {key}… for program {} is not valid at the test time {when}: \
+                 it is valid {terms}",
+                f.program
+            )
+        },
+        other_programs: &|programs| {
+            format!(
+                "key {key}… is accredited for {programs}, not for program {}",
+                f.program
+            )
+        },
+        none: format!(
+            "key {key}… is not accredited by the program authority (no accreditation names it)"
+        ),
+    }) {
+        Ok(ground) => grounds.push(ground),
+        Err(why) => failed.push(why),
     }
 
     // Revocations: one at or before the test time voids the key.
@@ -257,41 +288,32 @@ pub fn decide(f: &Facts, files: &[TrustFile]) -> Marking {
         }
         _ => None,
     });
-    let admitted = adm.valid.is_some();
-    if let Some(i) = adm.valid {
-        if let Document::Admission(a) = &files[i].doc {
-            grounds.push(format!(
-                "vendor {} is admitted to program {} from {} to {} ({})",
-                f.vendor,
-                f.program,
-                timestamp::document(a.not_before),
-                timestamp::document(a.not_after),
-                files[i].name
-            ));
-        }
-    }
-    let (other_programs, out_of_period) = (adm.other_programs, adm.out_of_period);
-    if !admitted {
-        if !out_of_period.is_empty() {
-            failed.push(format!(
-                "the admission of vendor {} to program {} is not valid at the test time {when}: it is valid {}",
-                f.vendor,
-                f.program,
-                out_of_period.join("; ")
-            ));
-        } else if !other_programs.is_empty() {
-            failed.push(format!(
-                "vendor {} is admitted to {}, not to program {}",
-                f.vendor,
-                other_programs.join("; "),
-                f.program
-            ));
-        } else {
-            failed.push(format!(
-                "vendor {} is not admitted to program {} (no admission names it)",
+    match adm.verdict(Wording {
+        granted: &|term| {
+            format!(
+                "vendor {} is admitted to program {} {term}",
                 f.vendor, f.program
-            ));
-        }
+            )
+        },
+        out_of_period: &|terms| {
+            format!(
+                "the admission of vendor {} to program {} is not valid at the test time {when}: it is valid {terms}",
+                f.vendor, f.program
+            )
+        },
+        other_programs: &|programs| {
+            format!(
+                "vendor {} is admitted to {programs}, not to program {}",
+                f.vendor, f.program
+            )
+        },
+        none: format!(
+            "vendor {} is not admitted to program {} (no admission names it)",
+            f.vendor, f.program
+        ),
+    }) {
+        Ok(ground) => grounds.push(ground),
+        Err(why) => failed.push(why),
     }
 
     used.sort_unstable();

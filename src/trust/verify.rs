@@ -77,6 +77,33 @@ fn safe_name(n: &str) -> bool {
         && n.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
+/// The file `name` of the report in `dir`, read by `read` and parsed by
+/// `parse`; `None` with the problem noted when either fails. `if_missing`
+/// says what an absent file means, when that is more than a read error.
+fn read_part<R, T>(
+    dir: &Path,
+    name: &str,
+    read: impl FnOnce(std::path::PathBuf) -> std::io::Result<R>,
+    parse: impl FnOnce(R) -> std::result::Result<T, String>,
+    if_missing: Option<&str>,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    let why = match read(dir.join(name)) {
+        Ok(r) => match parse(r) {
+            Ok(t) => return Some(t),
+            Err(why) => format!("{name}: {why}"),
+        },
+        Err(e) => match if_missing {
+            Some(means) if e.kind() == std::io::ErrorKind::NotFound => {
+                format!("{name} is missing: {means}")
+            }
+            _ => format!("{name} cannot be read: {e}"),
+        },
+    };
+    problems.push(why);
+    None
+}
+
 /// Verify the report in `dir` against the authority's key. `extra` holds
 /// documents the reviewer adds (e.g. a later revocation list), already
 /// authenticated against the same key. Errors are only for unusable input
@@ -116,38 +143,22 @@ pub fn verify_dir(
     }
 
     // 1. The envelope and the signer's key.
-    let env = match std::fs::read(dir.join(SIGNATURE_FILE)) {
-        Ok(b) => match Envelope::parse(&b) {
-            Ok(e) => Some(e),
-            Err(why) => {
-                problems.push(format!("{SIGNATURE_FILE}: {why}"));
-                None
-            }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            problems.push(format!(
-                "{SIGNATURE_FILE} is missing: the report is not signed"
-            ));
-            None
-        }
-        Err(e) => {
-            problems.push(format!("{SIGNATURE_FILE} cannot be read: {e}"));
-            None
-        }
-    };
-    let signer_key = match std::fs::read_to_string(dir.join(SIGNER_PUB_FILE)) {
-        Ok(t) => match keys::parse_public_pem(&t) {
-            Ok(k) => Some(k),
-            Err(why) => {
-                problems.push(format!("{SIGNER_PUB_FILE}: {why}"));
-                None
-            }
-        },
-        Err(e) => {
-            problems.push(format!("{SIGNER_PUB_FILE} cannot be read: {e}"));
-            None
-        }
-    };
+    let env = read_part(
+        dir,
+        SIGNATURE_FILE,
+        std::fs::read,
+        |b| Envelope::parse(&b),
+        Some("the report is not signed"),
+        &mut problems,
+    );
+    let signer_key = read_part(
+        dir,
+        SIGNER_PUB_FILE,
+        std::fs::read_to_string,
+        |t| keys::parse_public_pem(&t),
+        None,
+        &mut problems,
+    );
     let mut statement: Option<Statement> = None;
     if let Some(env) = &env {
         if env.payload_type != IN_TOTO_TYPE {
