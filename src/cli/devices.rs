@@ -296,6 +296,19 @@ fn interfaces_line(d: &Descriptors) -> String {
     out.join(", ")
 }
 
+/// The items joined by `sep`, or `none` when there are none.
+fn joined_or<S: AsRef<str>>(items: &[S], sep: &str, none: &str) -> String {
+    if items.is_empty() {
+        none.to_string()
+    } else {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+}
+
 fn print_device(d: &UsbDevice, matches: &[String], profiles: &[Profile]) {
     let i = &d.identity;
     println!(
@@ -338,11 +351,7 @@ fn print_device(d: &UsbDevice, matches: &[String], profiles: &[Profile]) {
         println!(
             "      audio: UAC{} {}; rates {}",
             a.uac,
-            if dirs.is_empty() {
-                "(no streaming direction)".to_string()
-            } else {
-                dirs.join(" + ")
-            },
+            joined_or(&dirs, " + ", "(no streaming direction)"),
             if a.sample_rates.is_empty() {
                 "not declared (UAC2: from the clock source)".to_string()
             } else {
@@ -408,12 +417,11 @@ fn print_device(d: &UsbDevice, matches: &[String], profiles: &[Profile]) {
         }
     }
     if let Some(h) = d.hid_summary() {
-        let named = if h.named.is_empty() {
-            "no telephony or LED usages".to_string()
-        } else {
-            h.named.join(", ")
-        };
-        println!("      HID: {named}  (usages {})", h.usages.join(" "));
+        println!(
+            "      HID: {}  (usages {})",
+            joined_or(&h.named, ", ", "no telephony or LED usages"),
+            h.usages.join(" ")
+        );
     }
     for e in &d.errors {
         println!("      error: {e}");
@@ -421,14 +429,7 @@ fn print_device(d: &UsbDevice, matches: &[String], profiles: &[Profile]) {
     for w in &d.warnings {
         println!("      warning: {w}");
     }
-    println!(
-        "      profiles: {}",
-        if matches.is_empty() {
-            "none".to_string()
-        } else {
-            matches.join(", ")
-        }
-    );
+    println!("      profiles: {}", joined_or(matches, ", ", "none"));
     // Why a profile of a fitting class does not match: its first unmet requirement.
     for p in profiles
         .iter()

@@ -153,29 +153,26 @@ pub(crate) fn document(r: &Report) -> std::io::Result<Vec<u8>> {
     // JUnit's timestamp is an ISO 8601 time without a zone (the Ant schema's
     // xs:dateTime pattern); it is UTC here.
     let started = r.started_at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    // The one suite's counts and time, which the root repeats.
+    let totals = [
+        ("tests", tests.as_str()),
+        ("failures", failures.as_str()),
+        ("errors", errors.as_str()),
+        ("skipped", skipped.as_str()),
+        ("time", time.as_str()),
+    ];
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     w.create_element("testsuites")
-        .with_attributes([
-            ("name", "certlab"),
-            ("tests", tests.as_str()),
-            ("failures", failures.as_str()),
-            ("errors", errors.as_str()),
-            ("skipped", skipped.as_str()),
-            ("time", time.as_str()),
-        ])
+        .with_attributes([("name", "certlab")].into_iter().chain(totals))
         .write_inner_content(|w| {
             w.create_element("testsuite")
-                .with_attributes([
-                    ("name", suite.as_str()),
-                    ("tests", tests.as_str()),
-                    ("failures", failures.as_str()),
-                    ("errors", errors.as_str()),
-                    ("skipped", skipped.as_str()),
-                    ("time", time.as_str()),
-                    ("timestamp", started.as_str()),
-                    ("hostname", host.as_str()),
-                ])
+                .with_attributes(
+                    [("name", suite.as_str())]
+                        .into_iter()
+                        .chain(totals)
+                        .chain([("timestamp", started.as_str()), ("hostname", host.as_str())]),
+                )
                 .write_inner_content(|w| {
                     properties(w, r)?;
                     for c in &cases {
