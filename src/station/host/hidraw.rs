@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::fd::{ioctl, ior, poll_in};
 use crate::station::{HidEvent, HidInput, StationError, StationResult};
 use crate::time::{HostClock, HostTime};
 use crate::usb::hid::{self, InputValue, ReportDescriptor, ReportKind, Usage};
@@ -29,10 +30,10 @@ const MAX_REPORT: usize = 4096;
 /// How often the reader looks at its stop flag.
 const POLL_MS: i32 = 100;
 
-// ioctl requests of linux/hidraw.h (_IOR('H', n, size)).
-const HIDIOCGRDESCSIZE: u64 = 0x8004_4801;
-const HIDIOCGRDESC: u64 = 0x9004_4802;
-const HIDIOCGRAWINFO: u64 = 0x8008_4803;
+// ioctl requests of linux/hidraw.h.
+const HIDIOCGRDESCSIZE: u64 = ior::<libc::c_int>(b'H', 0x01);
+const HIDIOCGRDESC: u64 = ior::<RawReportDescriptor>(b'H', 0x02);
+const HIDIOCGRAWINFO: u64 = ior::<RawDevInfo>(b'H', 0x03);
 
 #[repr(C)]
 struct RawReportDescriptor {
@@ -47,6 +48,11 @@ struct RawDevInfo {
     vendor: i16,
     product: i16,
 }
+
+// The sizes the requests encode: struct hidraw_report_descriptor and
+// struct hidraw_devinfo.
+const _: () = assert!(std::mem::size_of::<RawReportDescriptor>() == 4100);
+const _: () = assert!(std::mem::size_of::<RawDevInfo>() == 8);
 
 /// What the kernel says of a hidraw node.
 #[derive(Debug, Clone)]
@@ -78,8 +84,7 @@ enum Msg {
     Gone(String),
 }
 
-fn ioctl_err(path: &Path, what: &str) -> StationError {
-    let e = std::io::Error::last_os_error();
+fn ioctl_err(path: &Path, what: &str, e: std::io::Error) -> StationError {
     StationError::Other(format!("{}: {what}: {e}", path.display()))
 }
 
@@ -102,30 +107,16 @@ pub fn inspect(path: &Path) -> StationResult<(File, HidrawInfo)> {
         })?;
     let fd = file.as_raw_fd();
     let mut info = RawDevInfo::default();
-    // SAFETY: the request writes a `struct hidraw_devinfo` (8 bytes) into `info`.
-    if unsafe { libc::ioctl(fd, HIDIOCGRAWINFO as _, &mut info as *mut RawDevInfo) } < 0 {
-        return Err(ioctl_err(path, "not a hidraw node (HIDIOCGRAWINFO)"));
-    }
+    ioctl(fd, HIDIOCGRAWINFO, &mut info)
+        .map_err(|e| ioctl_err(path, "not a hidraw node (HIDIOCGRAWINFO)", e))?;
     let mut size: libc::c_int = 0;
-    // SAFETY: the request writes one int.
-    if unsafe { libc::ioctl(fd, HIDIOCGRDESCSIZE as _, &mut size as *mut libc::c_int) } < 0 {
-        return Err(ioctl_err(path, "HIDIOCGRDESCSIZE"));
-    }
+    ioctl(fd, HIDIOCGRDESCSIZE, &mut size).map_err(|e| ioctl_err(path, "HIDIOCGRDESCSIZE", e))?;
     let mut desc = Box::new(RawReportDescriptor {
         size: size.clamp(0, MAX_REPORT as i32) as u32,
         value: [0; MAX_REPORT],
     });
-    // SAFETY: the request fills `value` up to `size` bytes (≤ 4096).
-    if unsafe {
-        libc::ioctl(
-            fd,
-            HIDIOCGRDESC as _,
-            &mut *desc as *mut RawReportDescriptor,
-        )
-    } < 0
-    {
-        return Err(ioctl_err(path, "HIDIOCGRDESC"));
-    }
+    // The request fills `value` up to `size` bytes (≤ 4096).
+    ioctl(fd, HIDIOCGRDESC, &mut *desc).map_err(|e| ioctl_err(path, "HIDIOCGRDESC", e))?;
     let raw = desc.value[..desc.size as usize].to_vec();
     let report = hid::parse(&raw).map_err(|e| {
         StationError::Other(format!("{}: its report descriptor {e}", path.display()))
@@ -379,28 +370,16 @@ fn read_loop(
     };
     let fd = file.as_raw_fd();
     while !stop.load(Ordering::Relaxed) {
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
-        if r == 0 {
-            continue;
-        }
-        if r < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
+        let revents = match poll_in(fd, POLL_MS) {
+            Ok(Some(revents)) => revents,
+            Ok(None) => continue,
+            Err(e) => {
+                let _ = tx.send(Msg::Gone(format!("{name}: poll failed: {e}")));
+                return;
             }
-            let _ = tx.send(Msg::Gone(format!(
-                "{name}: poll failed: {}",
-                std::io::Error::last_os_error()
-            )));
-            return;
-        }
-        if pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
-            && pfd.revents & libc::POLLIN == 0
+        };
+        if revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+            && revents & libc::POLLIN == 0
         {
             let _ = tx.send(Msg::Gone(format!("{name}: the device is gone")));
             return;

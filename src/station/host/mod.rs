@@ -3,7 +3,8 @@
 //! Owns the backends that implement the station traits over real device
 //! nodes — [`hidraw`] (HID input and output reports) and, with the cargo
 //! feature `alsa`, `alsa_audio` (USB audio through ALSA), and [`v4l2`]
-//! (cameras) — and assembling a
+//! (cameras), with the file-descriptor calls they share in `fd` (ioctl
+//! requests, polling) — and assembling a
 //! station for a `usb:VID:PID[:SERIAL]` DUT from the nodes its interfaces
 //! expose in sysfs, with the rig on a real serial port. Each backend stamps
 //! what it reads with CLOCK_MONOTONIC (the host clock) as close to the
@@ -12,6 +13,7 @@
 
 #[cfg(feature = "alsa")]
 pub mod alsa_audio;
+mod fd;
 pub mod hidraw;
 pub mod v4l2;
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 use linuxvideo::format::{PixFormat, PixelFormat};
 use linuxvideo::{BufType, Device, Fract, VideoCaptureDevice};
 
+use super::fd::{ioctl, iow, iowr, poll_in};
 use crate::station::{Camera, Frame, StationError, StationResult};
 use crate::time::HostClock;
 
@@ -30,12 +31,12 @@ const V4L2_MEMORY_MMAP: u32 = 1;
 const V4L2_BUF_FLAG_TIMESTAMP_MASK: u32 = 0xe000;
 const V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC: u32 = 0x2000;
 const V4L2_BUF_FLAG_ERROR: u32 = 0x0040;
-const VIDIOC_REQBUFS: u64 = 0xC014_5608;
-const VIDIOC_QUERYBUF: u64 = 0xC058_5609;
-const VIDIOC_QBUF: u64 = 0xC058_560F;
-const VIDIOC_DQBUF: u64 = 0xC058_5611;
-const VIDIOC_STREAMON: u64 = 0x4004_5612;
-const VIDIOC_STREAMOFF: u64 = 0x4004_5613;
+const VIDIOC_REQBUFS: u64 = iowr::<RequestBuffers>(b'V', 8);
+const VIDIOC_QUERYBUF: u64 = iowr::<V4l2Buffer>(b'V', 9);
+const VIDIOC_QBUF: u64 = iowr::<V4l2Buffer>(b'V', 15);
+const VIDIOC_DQBUF: u64 = iowr::<V4l2Buffer>(b'V', 17);
+const VIDIOC_STREAMON: u64 = iow::<libc::c_int>(b'V', 18);
+const VIDIOC_STREAMOFF: u64 = iow::<libc::c_int>(b'V', 19);
 
 #[repr(C)]
 #[derive(Default)]
@@ -179,20 +180,6 @@ fn io_err(path: &Path, what: &str, e: std::io::Error) -> StationError {
             path.display()
         )),
         _ => StationError::Other(format!("{}: {what}: {e}", path.display())),
-    }
-}
-
-fn ioctl<T>(fd: i32, req: u64, arg: &mut T) -> std::io::Result<()> {
-    loop {
-        // SAFETY: `arg` is the struct the request reads and writes.
-        let r = unsafe { libc::ioctl(fd, req as _, arg as *mut T) };
-        if r >= 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
     }
 }
 
@@ -364,28 +351,12 @@ impl Camera for V4l2Camera {
             self.start()?;
         }
         let fd = self.fd();
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let r = unsafe {
-            libc::poll(
-                &mut pfd,
-                1,
-                timeout.as_millis().min(i32::MAX as u128) as i32,
-            )
-        };
-        if r == 0 {
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        if poll_in(fd, ms)
+            .map_err(|e| io_err(&self.path, "poll", e))?
+            .is_none()
+        {
             return Ok(None);
-        }
-        if r < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                return Ok(None);
-            }
-            return Err(io_err(&self.path, "poll", e));
         }
         let mut b = V4l2Buffer::new(0);
         ioctl(fd, VIDIOC_DQBUF, &mut b).map_err(|e| io_err(&self.path, "dequeue", e))?;
