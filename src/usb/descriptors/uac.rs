@@ -186,11 +186,7 @@ pub(super) fn parse_audio(
                 }))
             }
             (0x06, _) => {
-                let controls = if v2 {
-                    uac2_feature_controls(d, p, warnings)?
-                } else {
-                    uac1_feature_controls(d, p, warnings)?
-                };
+                let controls = feature_controls(d, p, v2, warnings)?;
                 Ok(Some(AudioDescriptor::FeatureUnit {
                     offset: p,
                     id: d[3],
@@ -293,55 +289,49 @@ pub(super) fn parse_audio(
     }
 }
 
-/// A UAC1 feature unit's bmaControls: bUnitID, bSourceID, bControlSize,
-/// then controls of bControlSize bytes each up to iFeature.
-fn uac1_feature_controls(
+/// A feature unit's bmaControls, which fill the space between their first
+/// byte and iFeature, the last: UAC1 gives bUnitID, bSourceID, bControlSize,
+/// then controls of bControlSize bytes; UAC2 bUnitID, bSourceID, then
+/// controls of 4 bytes.
+fn feature_controls(
     d: &[u8],
     p: usize,
+    v2: bool,
     warnings: &mut Vec<Warning>,
 ) -> Result<Vec<u32>, ParseError> {
-    need(d, p, 7, "UAC1 feature unit")?;
-    let size = d[5] as usize;
-    if size == 0 {
-        return fail(
-            p + 5,
-            ErrorKind::Inconsistent,
-            "UAC1 feature unit bControlSize is 0",
-        );
-    }
-    // The control bytes fill the space between byte 6 and iFeature.
-    let n = (d.len() - 7) / size;
-    if (d.len() - 7) % size != 0 {
-        warnings.push(Warning {
-            offset: p,
-            message: format!(
-                "UAC1 feature unit bLength {} leaves a partial control of bControlSize {size}",
-                d.len()
-            ),
-        });
-    }
-    Ok((0..n).map(|k| le_n(d, 6 + k * size, size)).collect())
-}
-
-/// A UAC2 feature unit's bmaControls: bUnitID, bSourceID, then controls of
-/// 4 bytes each up to iFeature.
-fn uac2_feature_controls(
-    d: &[u8],
-    p: usize,
-    warnings: &mut Vec<Warning>,
-) -> Result<Vec<u32>, ParseError> {
-    need(d, p, 6, "UAC2 feature unit")?;
-    let n = (d.len() - 6) / 4;
-    if (d.len() - 6) % 4 != 0 {
-        warnings.push(Warning {
-            offset: p,
-            message: format!(
+    let (first, size) = if v2 {
+        need(d, p, 6, "UAC2 feature unit")?;
+        (5, 4)
+    } else {
+        need(d, p, 7, "UAC1 feature unit")?;
+        let size = d[5] as usize;
+        if size == 0 {
+            return fail(
+                p + 5,
+                ErrorKind::Inconsistent,
+                "UAC1 feature unit bControlSize is 0",
+            );
+        }
+        (6, size)
+    };
+    let room = d.len() - first - 1;
+    if room % size != 0 {
+        let message = if v2 {
+            format!(
                 "UAC2 feature unit bLength {} is not 6 + 4 per channel",
                 d.len()
-            ),
-        });
+            )
+        } else {
+            format!(
+                "UAC1 feature unit bLength {} leaves a partial control of bControlSize {size}",
+                d.len()
+            )
+        };
+        warnings.push(Warning { offset: p, message });
     }
-    Ok((0..n).map(|k| dw(d, 5 + 4 * k)).collect())
+    Ok((0..room / size)
+        .map(|k| le_n(d, first + k * size, size))
+        .collect())
 }
 
 #[cfg(test)]
