@@ -526,148 +526,124 @@ mod tests {
         evaluate(&Requirement::parse(req).unwrap(), dev)
     }
 
+    /// Evaluate `req` on `dev`, and assert that it is met or not as `met`
+    /// says and that its evidence holds each of `says`.
+    #[track_caller]
+    fn expect(req: &str, dev: &UsbDevice, met: bool, says: &[&str]) -> RequirementResult {
+        let r = eval(req, dev);
+        assert_eq!(r.met, met, "{req}: {r:?}");
+        for s in says {
+            assert!(r.evidence.contains(s), "{req}: {s:?} not in {}", r.evidence);
+        }
+        r
+    }
+
+    /// Assert that the evidence begins with `text`.
+    #[track_caller]
+    fn begins(r: &RequirementResult, text: &str) {
+        assert!(r.evidence.starts_with(text), "{}", r.evidence);
+    }
+
     #[test]
     fn speakerphone_meets_its_requirements_with_descriptor_evidence() {
         let d = fixture("speakerphone-uac1");
-        let r = eval("audio-playback", &d);
-        assert!(r.met, "{r:?}");
-        assert!(
-            r.evidence.starts_with(
-                "interface 1 alt 1: UAC1 format type I, 1 ch, 16 bit, 48000/16000 Hz (format descriptor at byte 0x"
-            ),
-            "{}",
-            r.evidence
+        let r = expect("audio-playback", &d, true, &[]);
+        begins(
+            &r,
+            "interface 1 alt 1: UAC1 format type I, 1 ch, 16 bit, 48000/16000 Hz (format descriptor at byte 0x",
         );
-        let r = eval("sample-rate:48000", &d);
-        assert!(r.met, "{r:?}");
-        assert!(
-            r.evidence.contains("playback: interface 1 alt 1"),
-            "{}",
-            r.evidence
+        expect(
+            "sample-rate:48000",
+            &d,
+            true,
+            &["playback: interface 1 alt 1", "capture: interface 2 alt 1"],
         );
-        assert!(
-            r.evidence.contains("capture: interface 2 alt 1"),
-            "{}",
-            r.evidence
+        expect(
+            "hid-hook-switch",
+            &d,
+            true,
+            &[
+                "0x0b:0x20 (hook-switch): interface 3",
+                "input report id 1, bit 0",
+            ],
         );
-        let r = eval("hid-hook-switch", &d);
-        assert!(r.met, "{r:?}");
-        assert!(
-            r.evidence.contains("0x0b:0x20 (hook-switch): interface 3")
-                && r.evidence.contains("input report id 1, bit 0"),
-            "{}",
-            r.evidence
-        );
-        let r = eval("hid-mute-led", &d);
-        assert!(r.met && r.evidence.contains("output report id 2"), "{r:?}");
-        let r = eval("serial-number", &d);
-        assert!(r.met && r.evidence.contains("\"SP100-0001234\""), "{r:?}");
-        let r = eval("sample-rate:44100", &d);
-        assert!(!r.met);
-        assert!(
-            r.evidence
-                .contains("playback: no stream offers 44100 Hz (offered: 16000, 48000 Hz)"),
-            "{}",
-            r.evidence
+        expect("hid-mute-led", &d, true, &["output report id 2"]);
+        expect("serial-number", &d, true, &["\"SP100-0001234\""]);
+        expect(
+            "sample-rate:44100",
+            &d,
+            false,
+            &["playback: no stream offers 44100 Hz (offered: 16000, 48000 Hz)"],
         );
     }
 
     #[test]
     fn a_dongle_without_hid_fails_the_hid_requirements() {
         let d = fixture("dongle-uac1");
-        let r = eval("hid-hook-switch", &d);
-        assert!(!r.met);
-        assert!(
-            r.evidence.contains(
-                "0x0b:0x20 (hook-switch) not declared: the device has no HID report descriptor"
-            ),
-            "{}",
-            r.evidence
+        expect(
+            "hid-hook-switch",
+            &d,
+            false,
+            &["0x0b:0x20 (hook-switch) not declared: the device has no HID report descriptor"],
         );
-        // Its capture is a continuous range.
-        let r = eval("sample-rate:16000", &d);
-        assert!(!r.met, "playback lists only 44100/48000: {r:?}");
-        let r = eval("audio-capture", &d);
-        assert!(
-            r.met && r.evidence.contains("continuous 8000..48000 Hz"),
-            "{r:?}"
-        );
+        // Its capture is a continuous range; playback lists only 44100/48000.
+        expect("sample-rate:16000", &d, false, &[]);
+        expect("audio-capture", &d, true, &["continuous 8000..48000 Hz"]);
     }
 
     #[test]
     fn uac2_rates_come_from_the_recorded_clock_or_are_not_declared() {
         let mut d = fixture("headset-uac2");
-        let r = eval("sample-rate:16000", &d);
-        assert!(r.met, "{r:?}");
-        assert!(
-            r.evidence.contains("recorded from clock 0x10"),
-            "{}",
-            r.evidence
-        );
+        expect("sample-rate:16000", &d, true, &["recorded from clock 0x10"]);
         d.uac2_clock_rates.clear();
-        let r = eval("sample-rate:16000", &d);
-        assert!(!r.met);
-        assert!(
-            r.evidence.contains(
-                "16000 Hz not declared in descriptors (UAC2: rates come from the clock source's RANGE request to clock 0x10"
-            ),
-            "{}",
-            r.evidence
+        expect(
+            "sample-rate:16000",
+            &d,
+            false,
+            &["16000 Hz not declared in descriptors (UAC2: rates come from the clock source's RANGE request to clock 0x10"],
         );
     }
 
     #[test]
     fn camera_modes() {
         let d = fixture("camera-uvc");
-        let r = eval("video-mode:1920x1080@30:MJPEG,H264", &d);
-        assert!(r.met, "{r:?}");
-        assert!(
-            r.evidence
-                .starts_with("MJPEG 1920x1080 at 30 fps (frame descriptor at byte 0x"),
-            "{}",
-            r.evidence
+        let r = expect("video-mode:1920x1080@30:MJPEG,H264", &d, true, &[]);
+        begins(&r, "MJPEG 1920x1080 at 30 fps (frame descriptor at byte 0x");
+        expect(
+            "video-mode:1920x1080@60:MJPEG,H264",
+            &d,
+            false,
+            &["1920x1080 is offered in MJPEG or H264 only below 60 fps"],
         );
-        let r = eval("video-mode:1920x1080@60:MJPEG,H264", &d);
-        assert!(!r.met);
-        assert!(
-            r.evidence
-                .contains("1920x1080 is offered in MJPEG or H264 only below 60 fps"),
-            "{}",
-            r.evidence
+        let r = expect("video-mode:3840x2160@30", &d, false, &[]);
+        begins(
+            &r,
+            "no 3840x2160 frame in any format; offered: MJPEG 1920x1080",
         );
-        let r = eval("video-mode:3840x2160@30", &d);
-        assert!(
-            !r.met
-                && r.evidence
-                    .starts_with("no 3840x2160 frame in any format; offered: MJPEG 1920x1080"),
-            "{r:?}"
-        );
-        let r = eval("audio-playback", &d);
-        assert!(
-            !r.met
-                && r.evidence
-                    .contains("no audio interface (its interface classes: video)"),
-            "{r:?}"
+        expect(
+            "audio-playback",
+            &d,
+            false,
+            &["no audio interface (its interface classes: video)"],
         );
     }
 
     #[test]
     fn malformed_and_serial_less_devices_say_why() {
         let d = fixture("malformed-loop");
-        let r = eval("audio-playback", &d);
-        assert!(!r.met);
-        assert!(
-            r.evidence
-                .contains("the descriptors do not parse (at byte 107"),
-            "{}",
-            r.evidence
+        expect(
+            "audio-playback",
+            &d,
+            false,
+            &["the descriptors do not parse (at byte 107"],
         );
         let mut d = fixture("speakerphone-uac1");
         d.identity.serial.clear();
-        let r = eval("serial-number", &d);
-        assert!(
-            !r.met && r.evidence.contains("serial number string is empty"),
-            "{r:?}"
+        expect(
+            "serial-number",
+            &d,
+            false,
+            &["serial number string is empty"],
         );
     }
 
