@@ -13,11 +13,7 @@ use rand_distr::{Distribution, Normal};
 use realfft::RealFftPlanner;
 
 const FS: u32 = 48_000;
-const KINDS: [StimulusKind; 3] = [
-    StimulusKind::Sweep,
-    StimulusKind::Noise,
-    StimulusKind::Speech,
-];
+const KINDS: [StimulusKind; 3] = StimulusKind::ALL;
 
 fn power(s: &[f32]) -> f64 {
     s.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / s.len() as f64

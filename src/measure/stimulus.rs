@@ -334,11 +334,7 @@ mod tests {
 
     #[test]
     fn samples_are_the_analytic_signal() {
-        for kind in [
-            StimulusKind::Sweep,
-            StimulusKind::Noise,
-            StimulusKind::Speech,
-        ] {
+        for kind in StimulusKind::ALL {
             let s = Stimulus::new(kind, 48_000, 0.1, 7);
             assert_eq!(s.samples().len(), 4800);
             for (i, &v) in s.samples().iter().enumerate() {

@@ -183,6 +183,13 @@ pub enum StimulusKind {
 }
 
 impl StimulusKind {
+    /// Every kind, in the order the docs list them.
+    pub const ALL: [StimulusKind; 3] = [
+        StimulusKind::Sweep,
+        StimulusKind::Noise,
+        StimulusKind::Speech,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             StimulusKind::Sweep => "sweep",

@@ -524,11 +524,7 @@ mod tests {
     #[test]
     fn half_rate_matches_full_rate() {
         use crate::measure::stimulus::{Stimulus, StimulusKind};
-        for kind in [
-            StimulusKind::Sweep,
-            StimulusKind::Noise,
-            StimulusKind::Speech,
-        ] {
+        for kind in StimulusKind::ALL {
             let stim = Stimulus::new(kind, 48_000, 0.5, 3);
             let mut half = Correlator::new(stim.samples(), stim.sample_rate);
             assert!(half.band_limited, "{kind:?}");

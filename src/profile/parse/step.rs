@@ -244,11 +244,9 @@ fn latency_params(
 
     if is_audio(kind) {
         if let Some((s, span)) = cx.string(t, "stimulus") {
-            match s {
-                "sweep" => p.stimulus = StimulusKind::Sweep,
-                "noise" => p.stimulus = StimulusKind::Noise,
-                "speech" => p.stimulus = StimulusKind::Speech,
-                _ => cx.err(
+            match StimulusKind::ALL.into_iter().find(|k| k.name() == s) {
+                Some(k) => p.stimulus = k,
+                None => cx.err(
                     span,
                     format!(
                         "unknown stimulus {s:?} {}; use sweep, noise or speech",
