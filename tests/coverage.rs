@@ -38,8 +38,7 @@ fn one_run(seed: u64, dir: &std::path::Path) -> Result<Vec<(String, f64, f64)>, 
     let path = dir.join(format!("speakerphone-{seed}.toml"));
     std::fs::write(&path, text).unwrap();
     let profile = certlab::profile::resolve("speakerphone").map_err(|e| e.to_string())?;
-    let clock = Clock::new_virtual();
-    let _driving = clock.participate();
+    let (clock, _driving) = Clock::new_virtual_joined();
     let mut station = certlab::station::open(
         "sim",
         None,

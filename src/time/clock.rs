@@ -287,6 +287,15 @@ impl Clock {
         Clock::Virtual(Arc::new(VirtualClock::default()))
     }
 
+    /// A new virtual clock at time 0 that this thread takes part in until
+    /// the guard drops (see [`Clock::participate`]): how a test that drives
+    /// virtual time starts, so that time cannot run on while it is busy.
+    pub fn new_virtual_joined() -> (Clock, Participation) {
+        let clock = Clock::new_virtual();
+        let me = clock.participate();
+        (clock, me)
+    }
+
     pub fn is_virtual(&self) -> bool {
         matches!(self, Clock::Virtual(_))
     }
@@ -508,8 +517,7 @@ mod tests {
 
     #[test]
     fn virtual_time_jumps_to_the_next_deadline_and_wakes_in_order() {
-        let clock = Clock::new_virtual();
-        let _me = clock.participate();
+        let (clock, _me) = Clock::new_virtual_joined();
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut threads = Vec::new();
         for (name, at_ms) in [("b", 30), ("a", 10), ("c", 20)] {
@@ -538,8 +546,7 @@ mod tests {
 
     #[test]
     fn an_unpark_before_the_wait_is_not_lost_and_time_stands_still_while_a_thread_runs() {
-        let clock = Clock::new_virtual();
-        let _me = clock.participate();
+        let (clock, _me) = Clock::new_virtual_joined();
         let me = current_parker();
         let c = clock.clone();
         let t = clock
@@ -564,8 +571,7 @@ mod tests {
 
     #[test]
     fn a_baton_hands_the_driving_over_without_letting_time_slip() {
-        let clock = Clock::new_virtual();
-        let _me = clock.participate();
+        let (clock, _me) = Clock::new_virtual_joined();
         // A background thread that would let time race by 50 ms a wait.
         let (c, stop) = (
             clock.clone(),

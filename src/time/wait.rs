@@ -292,8 +292,7 @@ mod tests {
 
     #[test]
     fn a_pipe_carries_bytes_times_out_in_virtual_time_and_reads_0_when_closed() {
-        let clock = Clock::new_virtual();
-        let _me = clock.participate();
+        let (clock, _me) = Clock::new_virtual_joined();
         let (mut a, b) = pipe(&clock, Duration::from_millis(50));
         let c = clock.clone();
         let mut b2 = b.try_clone();
@@ -327,8 +326,7 @@ mod tests {
 
     #[test]
     fn a_channel_hands_values_over_and_says_when_its_senders_are_gone() {
-        let clock = Clock::new_virtual();
-        let _me = clock.participate();
+        let (clock, _me) = Clock::new_virtual_joined();
         let (tx, rx) = channel::<u32>(&clock);
         let c = clock.clone();
         let t = clock

@@ -317,8 +317,7 @@ mod tests {
     /// samples is uploaded again.
     #[test]
     fn a_loaded_stimulus_is_played_without_another_upload() {
-        let clock = Clock::new_virtual();
-        let _p = clock.participate();
+        let (clock, _p) = Clock::new_virtual_joined();
         let mut st = open(DeviceClass::Speakerphone, "sim", None, None, clock).unwrap();
         let rig = st.rig.as_mut();
         // 100 ms at 48 kHz: several StimulusData chunks.
