@@ -41,9 +41,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "SPEC")]
     device: String,
     /// The rig: `sim` (the default for simulated devices), serial:PATH (e.g.
-    /// serial:/dev/ttyACM0), or usb:VID:PID[:SERIAL] (its CDC-ACM port, found in sysfs).
+    /// serial:/dev/ttyACM0), usb:VID:PID[:SERIAL] (its CDC-ACM port, found in
+    /// sysfs), or audio:ALSA_DEVICE (a USB audio interface, e.g.
+    /// audio:hw:CARD=Scarlett or audio:usb:VID:PID; audio:sim simulates one).
     #[arg(long, value_name = "SPEC")]
     rig: Option<String>,
+    /// The station file of an audio:… rig: its channel map (docs/audio-rig.md).
+    #[arg(long, value_name = "FILE")]
+    station: Option<PathBuf>,
     /// The vendor whose device this is, as the program knows it.
     #[arg(long, value_name = "ID")]
     vendor: String,
@@ -83,6 +88,7 @@ pub fn run(a: RunArgs) -> crate::Result<ExitStatus> {
         progress: std::io::stderr().is_terminal(),
         signing,
         realtime: a.realtime,
+        station: a.station,
     })?;
     print!("{}", crate::report::verdict_table(&summary.report));
     println!("REPORT: {}", summary.dir.display());

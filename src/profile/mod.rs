@@ -15,7 +15,7 @@ pub mod judge;
 mod model;
 mod parse;
 pub mod requirement;
-mod spanned;
+pub(crate) mod spanned;
 mod suggest;
 
 use std::path::{Path, PathBuf};

@@ -47,13 +47,13 @@ impl Diagnostic {
 }
 
 /// Sort the diagnostics into source order and drop repeats.
-pub(super) fn finish(diags: &mut Vec<Diagnostic>) {
+pub(crate) fn finish(diags: &mut Vec<Diagnostic>) {
     diags.sort_by_key(|d| (d.span.start, d.span.end));
     diags.dedup();
 }
 
 /// "a string", "an integer", ...: what a value is, for messages.
-pub(super) fn a_type(v: &DeValue<'_>) -> &'static str {
+pub(crate) fn a_type(v: &DeValue<'_>) -> &'static str {
     match v {
         DeValue::String(_) => "a string",
         DeValue::Integer(_) => "an integer",
@@ -66,7 +66,7 @@ pub(super) fn a_type(v: &DeValue<'_>) -> &'static str {
 }
 
 /// `None` when not an integer; `Some(None)` when one that does not fit i64.
-pub(super) fn int_value(v: &DeValue<'_>) -> Option<Option<i64>> {
+pub(crate) fn int_value(v: &DeValue<'_>) -> Option<Option<i64>> {
     match v {
         DeValue::Integer(i) => Some(i64::from_str_radix(i.as_str(), i.radix()).ok()),
         _ => None,
@@ -74,7 +74,7 @@ pub(super) fn int_value(v: &DeValue<'_>) -> Option<Option<i64>> {
 }
 
 /// `None` when not a number; `Some(None)` when one that is not finite.
-pub(super) fn num_value(v: &DeValue<'_>) -> Option<Option<f64>> {
+pub(crate) fn num_value(v: &DeValue<'_>) -> Option<Option<f64>> {
     match v {
         DeValue::Integer(i) => Some(
             i64::from_str_radix(i.as_str(), i.radix())
@@ -86,22 +86,22 @@ pub(super) fn num_value(v: &DeValue<'_>) -> Option<Option<f64>> {
     }
 }
 
-pub(super) type Span = Range<usize>;
-pub(super) type Value<'i> = Spanned<DeValue<'i>>;
+pub(crate) type Span = Range<usize>;
+pub(crate) type Value<'i> = Spanned<DeValue<'i>>;
 
 /// A table being checked, with where it is and how to name it in messages.
-pub(super) struct Tbl<'a, 'i> {
-    pub(super) t: &'a DeTable<'i>,
-    pub(super) span: Span,
+pub(crate) struct Tbl<'a, 'i> {
+    pub(crate) t: &'a DeTable<'i>,
+    pub(crate) span: Span,
     /// "in step `send-latency`", "at the top level", ...
-    pub(super) loc: String,
+    pub(crate) loc: String,
 }
 
 impl<'a, 'i> Tbl<'a, 'i> {
-    pub(super) fn get(&self, key: &str) -> Option<&'a Value<'i>> {
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Value<'i>> {
         self.t.get(key)
     }
-    pub(super) fn key_span(&self, key: &str) -> Span {
+    pub(crate) fn key_span(&self, key: &str) -> Span {
         self.t
             .get_key_value(key)
             .map(|(k, _)| k.span())
@@ -111,19 +111,19 @@ impl<'a, 'i> Tbl<'a, 'i> {
 
 /// The checker: every problem found so far.
 #[derive(Default)]
-pub(super) struct Cx {
-    pub(super) diags: Vec<Diagnostic>,
+pub(crate) struct Cx {
+    pub(crate) diags: Vec<Diagnostic>,
 }
 
 impl Cx {
-    pub(super) fn err(&mut self, span: Span, message: impl Into<String>) {
+    pub(crate) fn err(&mut self, span: Span, message: impl Into<String>) {
         self.diags.push(Diagnostic {
             span,
             message: message.into(),
         });
     }
 
-    pub(super) fn wrong_type(&mut self, t: &Tbl<'_, '_>, key: &str, v: &Value<'_>, expected: &str) {
+    pub(crate) fn wrong_type(&mut self, t: &Tbl<'_, '_>, key: &str, v: &Value<'_>, expected: &str) {
         self.err(
             v.span(),
             format!(
@@ -134,7 +134,7 @@ impl Cx {
         );
     }
 
-    pub(super) fn missing(&mut self, t: &Tbl<'_, '_>, key: &str, hint: &str) {
+    pub(crate) fn missing(&mut self, t: &Tbl<'_, '_>, key: &str, hint: &str) {
         self.err(
             t.span.clone(),
             format!("missing required key `{key}` {}{hint}", t.loc),
@@ -142,7 +142,7 @@ impl Cx {
     }
 
     /// Flag every key of `t` not in `allowed`; `whose` names what takes them.
-    pub(super) fn unknown_keys(&mut self, t: &Tbl<'_, '_>, allowed: &[&str], whose: &str) {
+    pub(crate) fn unknown_keys(&mut self, t: &Tbl<'_, '_>, allowed: &[&str], whose: &str) {
         for (k, _) in t.t.iter() {
             let name: &str = k.get_ref();
             if allowed.contains(&name) {
@@ -160,7 +160,7 @@ impl Cx {
         }
     }
 
-    pub(super) fn string<'a>(&mut self, t: &Tbl<'a, '_>, key: &str) -> Option<(&'a str, Span)> {
+    pub(crate) fn string<'a>(&mut self, t: &Tbl<'a, '_>, key: &str) -> Option<(&'a str, Span)> {
         let v = t.get(key)?;
         match v.get_ref() {
             DeValue::String(s) => Some((s.as_ref(), v.span())),
@@ -171,7 +171,7 @@ impl Cx {
         }
     }
 
-    pub(super) fn req_string<'a>(
+    pub(crate) fn req_string<'a>(
         &mut self,
         t: &Tbl<'a, '_>,
         key: &str,
@@ -188,7 +188,7 @@ impl Cx {
     /// missing one asks for "one of ..."; an unknown one is reported at its
     /// value with `unknown(word, hint)`, `hint` being the did-you-mean hint
     /// (or empty).
-    pub(super) fn req_choice<T>(
+    pub(crate) fn req_choice<T>(
         &mut self,
         t: &Tbl<'_, '_>,
         key: &str,
@@ -206,7 +206,7 @@ impl Cx {
     }
 
     /// A whole number in `lo..=hi`.
-    pub(super) fn int(
+    pub(crate) fn int(
         &mut self,
         t: &Tbl<'_, '_>,
         key: &str,
@@ -235,7 +235,7 @@ impl Cx {
     }
 
     /// A finite number (TOML integer or float).
-    pub(super) fn num(&mut self, t: &Tbl<'_, '_>, key: &str) -> Option<(f64, Span)> {
+    pub(crate) fn num(&mut self, t: &Tbl<'_, '_>, key: &str) -> Option<(f64, Span)> {
         let v = t.get(key)?;
         match num_value(v.get_ref()) {
             Some(Some(x)) => Some((x, v.span())),
@@ -254,7 +254,7 @@ impl Cx {
     }
 
     /// A number in `lo..=hi` (`lo` exclusive when `lo_open`).
-    pub(super) fn num_in(
+    pub(crate) fn num_in(
         &mut self,
         t: &Tbl<'_, '_>,
         key: &str,
@@ -282,7 +282,7 @@ impl Cx {
     }
 
     /// An array of tables (`[[key]]` or `key = [{...}]`); each with its span.
-    pub(super) fn tables<'a, 'i>(
+    pub(crate) fn tables<'a, 'i>(
         &mut self,
         t: &Tbl<'a, 'i>,
         key: &str,

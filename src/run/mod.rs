@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub signing: crate::trust::Signing,
     /// Run a simulated station in real time rather than virtual time.
     pub realtime: bool,
+    /// The station file of an audio-interface rig (`--station`).
+    pub station: Option<PathBuf>,
 }
 
 /// The result of a run: the report and where it was written.
@@ -72,10 +74,11 @@ pub fn execute(opts: RunOptions) -> Result<RunSummary> {
     // still while it works, from before the station's first moment.
     let clock = station::clock_for(&opts.device, opts.rig.as_deref(), opts.realtime)?;
     let _driving = clock.participate();
-    let station = station::open(
+    let station = station::open_with(
         &opts.device,
         opts.rig.as_deref(),
         opts.scenario.as_deref(),
+        opts.station.as_deref(),
         opts.profile.device_class,
         clock,
     )?;

@@ -8,6 +8,7 @@
 //! Real and simulated implementations are equals behind the same traits. It
 //! measures nothing and judges nothing.
 
+pub mod audio_rig;
 pub mod host;
 pub mod serial_rig;
 pub mod sim;
@@ -27,6 +28,8 @@ use crate::usb::descriptors::AudioDirection;
 use crate::usb::identity::UsbIdentity;
 use crate::usb::sysfs::UsbDevice;
 use crate::{Error, Result};
+
+pub use audio_rig::StationFile;
 
 /// A failure of a station part while a measurement drives it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +72,10 @@ pub struct LinkStats {
     pub lost_frames: u64,
     /// Times the rig said it had restarted.
     pub restarts: u64,
+    /// Capture and playback xruns of an audio-interface rig (absent for a
+    /// serial rig, which has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xruns: Option<u64>,
 }
 
 /// What a rig says about itself in its handshake.
@@ -360,7 +367,7 @@ pub fn parse_rig(r: &str) -> Result<host::RigPort> {
         }
     }
     Err(Error::BadInput(format!(
-        "--rig {r}: expected sim, serial:PATH or usb:VID:PID[:SERIAL]"
+        "--rig {r}: expected sim, serial:PATH or usb:VID:PID[:SERIAL], or audio:ALSA_DEVICE"
     )))
 }
 
@@ -424,7 +431,7 @@ impl DeviceSpec {
 /// stands still from the station's first moment until the caller waits.
 pub fn clock_for(spec_text: &str, rig: Option<&str>, realtime: bool) -> Result<Clock> {
     let sim = matches!(DeviceSpec::parse(spec_text)?, DeviceSpec::Sim(_));
-    let own_rig = matches!(rig, None | Some("sim"));
+    let own_rig = matches!(rig, None | Some("sim") | Some("audio:sim"));
     Ok(if sim && own_rig && !realtime {
         Clock::new_virtual()
     } else {
@@ -442,12 +449,160 @@ pub fn open(
     class: DeviceClass,
     clock: Clock,
 ) -> Result<Station> {
+    open_with(spec_text, rig, scenario, None, class, clock)
+}
+
+/// The station file an `audio:` rig runs with: `station` (`--station`),
+/// else for `audio:sim` the shipped fixtures/sim/audio-station.toml.
+fn station_file_for(audio: &str, station: Option<&std::path::Path>) -> Result<StationFile> {
+    match station {
+        Some(p) => StationFile::load(p),
+        None if audio == "sim" => StationFile::load(&sim::fixtures_dir().join("sim/audio-station.toml")),
+        None => Err(Error::BadInput(format!(
+            "--rig audio:{audio} needs --station FILE: which of the interface's channels              drive the speaker, LED and actuator and read the microphone and photodiode              (docs/audio-rig.md)"
+        ))),
+    }
+}
+
+/// The ALSA name of an `audio:` rig spec: as given, or for
+/// `audio:usb:VID:PID[:SERIAL]` the card sysfs shows bound to that device.
+pub fn alsa_name(audio: &str, root: &std::path::Path) -> Result<String> {
+    let Some(rest) = audio.strip_prefix("usb:") else {
+        if audio.is_empty() {
+            return Err(Error::BadInput(
+                "--rig audio: needs an ALSA device (audio:hw:CARD=Name) or audio:usb:VID:PID[:SERIAL]".into(),
+            ));
+        }
+        return Ok(audio.to_string());
+    };
+    let spec = format!("usb:{rest}");
+    let DeviceSpec::Usb { vid, pid, serial } = DeviceSpec::parse(&spec)? else {
+        unreachable!("a usb: spec parses as one");
+    };
+    let dev = usb_dut::find(root, vid, pid, serial.as_deref(), &format!("audio:{spec}"))?;
+    let nodes = crate::usb::sysfs::device_nodes(root, &dev.name)
+        .map_err(|e| Error::Device(format!("--rig audio:{spec}: {e}")))?;
+    match nodes.sound_cards.first() {
+        Some((_, card)) => Ok(format!("hw:{card},0")),
+        None => Err(Error::Device(format!(
+            "--rig audio:{spec}: no ALSA card is bound to {:04x}:{:04x} (is snd-usb-audio loaded?)",
+            vid, pid
+        ))),
+    }
+}
+
+/// Open a real audio interface as the rig (feature `alsa`); with `live`,
+/// a reference microphone with no signal is refused.
+pub fn open_audio_rig(
+    audio: &str,
+    station: StationFile,
+    root: &std::path::Path,
+    clock: crate::time::HostClock,
+    live: bool,
+) -> Result<audio_rig::AudioRig> {
+    let name = alsa_name(audio, root)?;
+    #[cfg(feature = "alsa")]
+    {
+        let iface = Box::new(host::alsa_interface::AlsaInterface::open(
+            &name, &station, clock,
+        )?);
+        if live {
+            audio_rig::AudioRig::open_live(iface, station, clock.into())
+        } else {
+            audio_rig::AudioRig::open(iface, station, clock.into())
+        }
+    }
+    #[cfg(not(feature = "alsa"))]
+    {
+        let _ = (station, clock, live);
+        Err(Error::Device(format!(
+            "--rig audio:{name}: an audio-interface rig needs certlab built with \
+             `--features alsa` (and libasound2-dev)"
+        )))
+    }
+}
+
+/// An `audio:` rig on its own, for `certlab probe rig` (no DUT; the live
+/// microphone check is the caller's): `audio:sim` on a virtual clock in a
+/// simulated world (`scenario`, by default the speakerphone's), else a real
+/// interface on the host clock. Returns the rig and its clock.
+pub fn open_audio_rig_alone(
+    spec: &str,
+    station_file: Option<&std::path::Path>,
+    scenario: Option<&std::path::Path>,
+) -> Result<(audio_rig::AudioRig, Clock)> {
+    let Some(audio) = spec.strip_prefix("audio:") else {
+        return Err(Error::BadInput(format!(
+            "--rig {spec} is not an audio:… rig"
+        )));
+    };
+    let station = station_file_for(audio, station_file)?;
+    if audio == "sim" {
+        let clock = Clock::new_virtual();
+        let rig = sim::interface_rig(station, scenario, clock.clone())?;
+        return Ok((rig, clock));
+    }
+    let host_clock = crate::time::HostClock::new();
+    let rig = open_audio_rig(audio, station, &usb_dut::sysfs_root(), host_clock, false)?;
+    Ok((rig, host_clock.into()))
+}
+
+/// [`open`], with the station file (`--station`) of an `audio:` rig.
+pub fn open_with(
+    spec_text: &str,
+    rig: Option<&str>,
+    scenario: Option<&std::path::Path>,
+    station_file: Option<&std::path::Path>,
+    class: DeviceClass,
+    clock: Clock,
+) -> Result<Station> {
     let spec = DeviceSpec::parse(spec_text)?;
+    let root = usb_dut::sysfs_root();
+    if let Some(audio) = rig.and_then(|r| r.strip_prefix("audio:")) {
+        let station = station_file_for(audio, station_file)?;
+        return match spec {
+            DeviceSpec::Sim(class) if audio == "sim" => sim::open_with(
+                class,
+                spec_text,
+                scenario,
+                sim::SimRigChoice::Interface(Box::new(station)),
+                clock,
+            ),
+            DeviceSpec::Sim(_) => Err(Error::Device(format!(
+                "--device {spec_text} is simulated: only a simulated rig can measure it                  (--rig sim or --rig audio:sim), not the audio interface {audio}"
+            ))),
+            DeviceSpec::Usb { .. } if audio == "sim" => Err(Error::Device(format!(
+                "--rig audio:sim is simulated: it can measure only a simulated device, not {spec_text}"
+            ))),
+            DeviceSpec::Usb { vid, pid, serial } => {
+                if scenario.is_some() {
+                    return Err(Error::BadInput(
+                        "--scenario applies only to simulated devices (--device sim[:CLASS])"
+                            .into(),
+                    ));
+                }
+                let dev = usb_dut::find(&root, vid, pid, serial.as_deref(), spec_text)?;
+                let Some(host_clock) = clock.host() else {
+                    return Err(Error::Harness(
+                        "a real device cannot run on a virtual clock".into(),
+                    ));
+                };
+                let rig = open_audio_rig(audio, station, &root, host_clock, true)?;
+                host::open_usb(spec_text, class, dev, &root, Box::new(rig), host_clock)
+            }
+            DeviceSpec::Serial(_) => open(spec_text, None, scenario, class, clock),
+        };
+    }
+    if station_file.is_some() {
+        return Err(Error::BadInput(
+            "--station FILE is the channel map of an audio-interface rig (--rig audio:DEVICE);              this rig takes none"
+                .into(),
+        ));
+    }
     let rig_port = match rig {
         None | Some("sim") => None,
         Some(r) => Some(parse_rig(r)?),
     };
-    let root = usb_dut::sysfs_root();
     match spec {
         DeviceSpec::Sim(class) => {
             let port = match &rig_port {
@@ -475,7 +630,9 @@ pub fn open(
                     "a real device cannot run on a virtual clock".into(),
                 ));
             };
-            host::open_usb(spec_text, class, dev, &root, &port, host_clock)
+            let rig = serial_rig::open_port(&port, host_clock.into())?;
+            tracing::info!(rig = %port, "opened the serial rig");
+            host::open_usb(spec_text, class, dev, &root, rig, host_clock)
         }
         DeviceSpec::Serial(path) => {
             if scenario.is_some() {

@@ -512,6 +512,7 @@ impl Rig for SerialRig {
             skipped_bytes: st.decoder.skipped_bytes,
             lost_frames: st.rig_frames_lost,
             restarts: st.restarts,
+            ..LinkStats::default()
         }
     }
 

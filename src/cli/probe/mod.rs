@@ -3,13 +3,14 @@
 //! (`camera`) and an audio path (`audio`, which needs the `alsa` feature).
 //!
 //! Owns the probes' arguments, finding the device node a `--device` spec
-//! names, and printing (human or JSON). The backends are `station::host`'s
-//! and `station::serial_rig`'s, and the analysis of audio shots is
+//! names, and printing (human or JSON). The backends are `station::host`'s,
+//! `station::serial_rig`'s and `station::audio_rig`'s, and the analysis of audio shots is
 //! `measure::shots`'; this module must not hold measurement logic of its own.
 
 #[cfg(feature = "alsa")]
 mod alsa;
 mod audio;
+mod audio_rig;
 mod camera;
 mod hid;
 mod rig;

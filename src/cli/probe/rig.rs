@@ -29,9 +29,12 @@ Examples:
   certlab probe rig --rig serial:/dev/ttyACM0 --json
   certlab probe rig --rig usb:1209:000e --acoustic --shots 20")]
 pub struct RigArgs {
-    /// serial:PATH or usb:VID:PID[:SERIAL].
+    /// serial:PATH, usb:VID:PID[:SERIAL] or audio:ALSA_DEVICE (audio:sim).
     #[arg(long, value_name = "SPEC")]
     rig: String,
+    /// The station file of an audio:… rig (docs/audio-rig.md).
+    #[arg(long, value_name = "FILE")]
+    station: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
     /// Also measure the rig's speaker-to-microphone path.
@@ -73,6 +76,15 @@ struct RigOut {
 pub fn run(a: RigArgs) -> Result<ExitStatus> {
     let (spec, seconds, json) = (a.rig.as_str(), a.seconds, a.json);
     let acoustic = a.acoustic.then_some((a.shots, a.rate));
+    if spec.starts_with("audio:") {
+        return super::audio_rig::probe(spec, a.station.as_deref(), seconds, acoustic, json);
+    }
+    if a.station.is_some() {
+        return Err(Error::BadInput(
+            "--station FILE is the channel map of an audio-interface rig (--rig audio:DEVICE)"
+                .into(),
+        ));
+    }
     use crate::station::sync::ClockSync;
     if !(0.1..=600.0).contains(&seconds) {
         return Err(Error::BadInput("--seconds 0.1..600".into()));

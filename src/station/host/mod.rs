@@ -13,6 +13,8 @@
 
 #[cfg(feature = "alsa")]
 pub mod alsa_audio;
+#[cfg(feature = "alsa")]
+pub mod alsa_interface;
 mod fd;
 pub mod hidraw;
 pub mod v4l2;
@@ -161,15 +163,15 @@ fn audio_path(spec: &str, nodes: &DeviceNodes, clock: HostClock) -> Box<dyn Audi
     }
 }
 
-/// Open a station for a real USB DUT found in sysfs at `root`, its rig on
-/// `rig_port`. Interfaces certlab cannot drive yet are there as
+/// Open a station for a real USB DUT found in sysfs at `root`, measured by
+/// `rig`. Interfaces certlab cannot drive yet are there as
 /// [`Unavailable`], naming why.
 pub fn open_usb(
     spec: &str,
     class: DeviceClass,
     dev: UsbDevice,
     root: &Path,
-    rig_port: &str,
+    rig: Box<dyn super::Rig>,
     clock: HostClock,
 ) -> Result<Station> {
     let nodes = sysfs::device_nodes(root, &dev.name)
@@ -206,8 +208,7 @@ pub fn open_usb(
         })
     };
     let watch = SysfsWatch::new(root, &dev);
-    let rig = super::serial_rig::open_port(rig_port, clock.into())?;
-    tracing::info!(?nodes, rig = rig_port, "opened a USB DUT");
+    tracing::info!(?nodes, "opened a USB DUT");
     Ok(Station {
         clock: clock.into(),
         identity,

@@ -12,6 +12,7 @@ mod control;
 pub mod ether;
 pub mod firmware;
 mod hid;
+pub mod interface;
 mod link;
 pub mod medium;
 mod rig;
@@ -72,6 +73,36 @@ pub fn open(
     rig_port: Option<&str>,
     clock: Clock,
 ) -> Result<Station> {
+    let rig = match rig_port {
+        Some(p) => SimRigChoice::Port(p),
+        None => SimRigChoice::InProcess,
+    };
+    open_with(class, spec, scenario, rig, clock)
+}
+
+/// Which rig measures a simulated DUT.
+pub enum SimRigChoice<'a> {
+    /// The simulated serial rig, in this process.
+    InProcess,
+    /// The simulated serial rig a `certlab sim rig` serves on this port.
+    Port(&'a str),
+    /// The simulated audio interface (`--rig audio:sim`), wired as this
+    /// station file says, in this process.
+    Interface(Box<crate::station::audio_rig::StationFile>),
+}
+
+/// [`open`] with any rig kind.
+pub fn open_with(
+    class: DeviceClass,
+    spec: &str,
+    scenario: Option<&Path>,
+    rig_choice: SimRigChoice<'_>,
+    clock: Clock,
+) -> Result<Station> {
+    let rig_port = match &rig_choice {
+        SimRigChoice::Port(p) => Some(*p),
+        _ => None,
+    };
     let path = scenario
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_scenario(class));
@@ -128,10 +159,21 @@ pub fn open(
         }),
         presence: None,
     };
-    let rig = match rig_port {
-        Some(port) => crate::station::serial_rig::open_port(port, clock.clone())?,
-        None if clock.is_virtual() => pipe_rig(SimRig::new(world.clone()), clock.clone())?,
-        None => pty_rig(SimRig::over_pty(world.clone()), clock.clone())?,
+    let rig: Box<dyn crate::station::Rig> = match rig_choice {
+        SimRigChoice::Port(port) => crate::station::serial_rig::open_port(port, clock.clone())?,
+        SimRigChoice::Interface(station) => {
+            let iface = interface::SimInterface::open(world.clone(), &station)
+                .map_err(|e| Error::Device(format!("--rig audio:sim: {e}")))?;
+            Box::new(crate::station::audio_rig::AudioRig::open_live(
+                Box::new(iface),
+                *station,
+                clock.clone(),
+            )?)
+        }
+        SimRigChoice::InProcess if clock.is_virtual() => {
+            pipe_rig(SimRig::new(world.clone()), clock.clone())?
+        }
+        SimRigChoice::InProcess => pty_rig(SimRig::over_pty(world.clone()), clock.clone())?,
     };
     Ok(Station {
         clock,
@@ -140,6 +182,25 @@ pub fn open(
         dut,
         scenario: Some((path, sha)),
     })
+}
+
+/// The simulated audio interface as a rig on its own (`certlab probe rig
+/// --rig audio:sim`), in a world of `scenario` (default: the
+/// speakerphone's), without the live-microphone check (the probe shows
+/// the levels first). The caller takes part in `clock` before.
+pub fn interface_rig(
+    station: crate::station::audio_rig::StationFile,
+    scenario: Option<&Path>,
+    clock: Clock,
+) -> Result<crate::station::audio_rig::AudioRig> {
+    let path = scenario
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| default_scenario(DeviceClass::Speakerphone));
+    let (sc, _) = Scenario::load(&path)?;
+    let world = Arc::new(World::new(sc, clock.clone(), Halves::Both));
+    let iface = interface::SimInterface::open(world, &station)
+        .map_err(|e| Error::Device(format!("--rig audio:sim: {e}")))?;
+    crate::station::audio_rig::AudioRig::open(Box::new(iface), station, clock)
 }
 
 /// Make `stream` the world's peer, and apply what arrives on it until it closes.

@@ -38,6 +38,9 @@ pub struct Scenario {
     pub audio: AudioSpec,
     #[serde(default)]
     pub video: VideoSpec,
+    /// The simulated audio interface of `--rig audio:sim`.
+    #[serde(default)]
+    pub interface: InterfaceSpec,
     #[serde(default)]
     pub link: LinkSpec,
     #[serde(default)]
@@ -261,6 +264,54 @@ impl Default for AudioSpec {
             capture_polarity: 1,
             rig_acoustic_path_us: 512.5,
             rig_acoustic_gain_db: -20.0,
+        }
+    }
+}
+
+/// The simulated USB audio interface behind `--rig audio:sim`: its
+/// channels and rates, what its converters add beyond what ALSA's delay
+/// counts (the station's own path, for calibration to measure), its sample
+/// clock against the host's, the jitter of its stamps, and its inputs'
+/// floors. The bench is wired as the station file says, but for inputs
+/// listed in `silent_inputs` (nothing connected: the converter's floor).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InterfaceSpec {
+    pub inputs: u16,
+    pub outputs: u16,
+    /// Rates it accepts, Hz.
+    pub rates: Vec<u32>,
+    /// From the frame its frame clock says leaves to the sound at its
+    /// output jack (DAC filter), µs.
+    pub output_latency_us: f64,
+    /// From the sound at its input jack to the frame its stamps place
+    /// there (ADC filter), µs.
+    pub input_latency_us: f64,
+    /// Its sample clock against the host's, ppm.
+    pub drift_ppm: f64,
+    /// Standard deviation of its period and block stamps, µs.
+    pub stamp_jitter_us: f64,
+    /// The converters' own floor on every input, dBFS RMS.
+    pub input_floor_dbfs: f64,
+    /// From the LED output's burst to the light (rectifier and driver), µs.
+    pub led_driver_delay_us: f64,
+    /// Inputs (1-based) with nothing connected.
+    pub silent_inputs: Vec<u16>,
+}
+
+impl Default for InterfaceSpec {
+    fn default() -> Self {
+        InterfaceSpec {
+            inputs: 4,
+            outputs: 4,
+            rates: vec![44_100, 48_000, 96_000],
+            output_latency_us: 310.0,
+            input_latency_us: 270.0,
+            drift_ppm: 42.0,
+            stamp_jitter_us: 100.0,
+            input_floor_dbfs: -110.0,
+            led_driver_delay_us: 40.0,
+            silent_inputs: Vec::new(),
         }
     }
 }
