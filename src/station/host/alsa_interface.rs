@@ -391,6 +391,10 @@ impl Interface for AlsaInterface {
     fn xruns(&self) -> u64 {
         self.shared.xruns.load(Ordering::Relaxed)
     }
+
+    fn placement_uncertainty_ns(&mut self) -> f64 {
+        lock(&self.shared.clock).uncertainty_ahead_ns(crate::station::audio_rig::PLACEMENT_AHEAD_S)
+    }
 }
 
 /// The capture of every input.

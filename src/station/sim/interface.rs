@@ -237,6 +237,14 @@ impl Interface for SimInterface {
     fn xruns(&self) -> u64 {
         0
     }
+
+    fn placement_uncertainty_ns(&mut self) -> f64 {
+        let now = self.world.now();
+        let mut p = lock(&self.play);
+        self.stamp_periods(&mut p, now);
+        p.clock
+            .uncertainty_ahead_ns(crate::station::audio_rig::PLACEMENT_AHEAD_S)
+    }
 }
 
 /// The simulated capture of every input.
