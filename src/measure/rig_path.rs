@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::delay::Correlator;
 use super::measurement::K;
-use super::shots::{audio_shots, AudioEmission, AudioWindow};
+use super::shots::{audio_shots, Arrival, AudioEmission, AudioWindow};
 use super::stimulus::Stimulus;
 use crate::profile::StimulusKind;
 use crate::sampling::{Acquisition, Capture};
@@ -150,6 +150,7 @@ pub fn acoustic_path(
             (Ok(_), Some(st)) => Ok(AudioEmission {
                 emitted: HostTime(st.0 as i64 * 1000),
                 emit_hw_ns: 500.0,
+                rig: None,
                 at_capture_ns: st.0 as f64 * 1e3,
             }),
             (Err(why), _) => Err((HostTime(0), why.clone())),
@@ -162,9 +163,15 @@ pub fn acoustic_path(
         guard: (0.002 * rate as f64) as usize,
         subtract_s: 0.0,
     };
-    let (analysed, _) = audio_shots(&emissions, &capture, &map, &mut corr, window, |t| {
-        (HostTime(t.round() as i64), 0.0)
-    });
+    // Both ends on the rig's clock: nothing crosses it.
+    let (analysed, _) = audio_shots(
+        &emissions,
+        &capture,
+        &map,
+        &mut corr,
+        window,
+        Arrival::host_ns,
+    );
     let out: Vec<PathShot> = analysed
         .into_iter()
         .zip(emitted.iter().zip(&starts))

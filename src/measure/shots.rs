@@ -7,7 +7,7 @@
 //! gather the data are `measure::procedure`'s; judging is `profile`'s.
 
 use super::delay::Correlator;
-use super::measurement::{Shot, K};
+use super::measurement::{CrossedValue, RigCrossing, RigSide, Shot, K};
 use crate::sampling::{Capture, TimeMap};
 use crate::station::sync::SyncEstimate;
 use crate::station::HidEvent;
@@ -21,6 +21,10 @@ pub struct AudioEmission {
     /// Half-width of the clock-sync bound of `emitted`, ns (0 when the
     /// stimulus was emitted on the host's clock).
     pub emit_hw_ns: f64,
+    /// The rig time it was emitted at, when the rig emitted it and
+    /// `emitted` is that time's host time (`SyncEstimate::rig_to_host`,
+    /// with `emit_hw_ns`): the shot then crosses the rig's clock there.
+    pub rig: Option<RigTime>,
     /// The emission on the capture's own clock, ns.
     pub at_capture_ns: f64,
 }
@@ -39,9 +43,33 @@ pub struct AudioWindow {
     pub subtract_s: f64,
 }
 
+/// A time on a capture's clock as host time.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    pub host: HostTime,
+    /// Half-width of the clock-sync bound of `host`, ns (0 on the host's clock).
+    pub hw_ns: f64,
+    /// The rig time that `host` is the host time of, when the capture is on
+    /// the rig's clock: the shot then crosses the rig's clock there.
+    pub rig: Option<RigTime>,
+}
+
+impl Arrival {
+    /// A time on the host's clock, ns.
+    pub fn host_ns(t: f64) -> Arrival {
+        Arrival {
+            host: HostTime(t.round() as i64),
+            hw_ns: 0.0,
+            rig: None,
+        }
+    }
+}
+
 /// Find each emitted stimulus in `capture` and measure its latency.
 /// `arrival_to_host` maps a time on the capture's clock (ns) to host time
-/// with the half-width of its bound (ns). An emission that is `Err` was not
+/// with the half-width of its bound (ns). A shot that crosses the rig's
+/// clock on one side (the emission's or the arrival's `rig`) keeps its
+/// [`RigCrossing`], so it can be converted again. An emission that is `Err` was not
 /// emitted (the station's fault; the `HostTime` is when it was due). Also
 /// returns each emission's place in the capture as a fractional sample index
 /// (NaN when not emitted), for the raw record.
@@ -51,7 +79,7 @@ pub fn audio_shots(
     map: &TimeMap,
     corr: &mut Correlator,
     window: AudioWindow,
-    arrival_to_host: impl Fn(f64) -> (HostTime, f64),
+    arrival_to_host: impl Fn(f64) -> Arrival,
 ) -> (Vec<Shot>, Vec<f64>) {
     let rate = capture.sample_rate as f64;
     let stimulus_len = corr.stimulus_len();
@@ -86,12 +114,12 @@ pub fn audio_shots(
         }
         let holed = capture.has_hole_in(start, stop);
         let shot = match corr.estimate(&capture.samples[start..stop]) {
-            Err(err) if holed => Shot::missed_by_device(
+            Err(err) if holed => missed(
                 k32,
-                e.emitted,
+                &e,
                 format!("{err}; samples were lost in this shot's window (see gap_blocks)"),
             ),
-            Err(err) => Shot::missed_by_device(k32, e.emitted, err.to_string()),
+            Err(err) => missed(k32, &e, err.to_string()),
             // Lost samples inside the stimulus itself would bias it: not a number.
             Ok(d)
                 if holed && {
@@ -109,29 +137,76 @@ pub fn audio_shots(
                 )
             }
             Ok(d) => {
-                let (arrival, arr_hw_ns) =
-                    arrival_to_host(map.time_of(start as f64 + d.delay_samples));
-                let latency_s = arrival.secs_since(e.emitted) - window.subtract_s;
+                let arr = arrival_to_host(map.time_of(start as f64 + d.delay_samples));
                 let detect_s = d.std_uncertainty_samples / rate;
                 let stamp_s = map.fit_uncertainty_ns * 1e-9;
-                let u = (e.emit_hw_ns + arr_hw_ns) * 1e-9
-                    + K * (detect_s.powi(2) + stamp_s.powi(2)).sqrt();
-                Shot::measured(
-                    k32,
-                    e.emitted,
-                    latency_s * 1e3,
-                    u * 1e3,
-                    format!(
-                        "confidence {:.3}, peak SNR {:.1} dB, polarity {:+}",
-                        d.confidence, d.snr_db, d.polarity
+                let other_u_s = K * (detect_s.powi(2) + stamp_s.powi(2)).sqrt();
+                let detail = format!(
+                    "confidence {:.3}, peak SNR {:.1} dB, polarity {:+}",
+                    d.confidence, d.snr_db, d.polarity
+                );
+                let crossed = |host: HostTime| CrossedValue {
+                    host,
+                    offset_s: -window.subtract_s,
+                    other_uncertainty_s: other_u_s,
+                };
+                match (e.rig, arr.rig) {
+                    // The rig emitted, the host captured.
+                    (Some(rig), None) => Shot::crossing(
+                        k32,
+                        e.emitted,
+                        RigCrossing {
+                            rig,
+                            side: RigSide::Emission,
+                            value: Some(crossed(arr.host)),
+                        },
+                        (e.emitted, e.emit_hw_ns),
+                        detail,
                     ),
-                )
-                .with_sync_bound(2.0 * (e.emit_hw_ns + arr_hw_ns) * 1e-3)
+                    // The host emitted, the rig captured.
+                    (None, Some(rig)) => Shot::crossing(
+                        k32,
+                        e.emitted,
+                        RigCrossing {
+                            rig,
+                            side: RigSide::Capture,
+                            value: Some(crossed(e.emitted)),
+                        },
+                        (arr.host, arr.hw_ns),
+                        detail,
+                    ),
+                    // Both ends on one clock (or each side's bound as given).
+                    _ => {
+                        let latency_s = arr.host.secs_since(e.emitted) - window.subtract_s;
+                        let u = (e.emit_hw_ns + arr.hw_ns) * 1e-9 + other_u_s;
+                        Shot::measured(k32, e.emitted, latency_s * 1e3, u * 1e3, detail)
+                            .with_sync_bound(2.0 * (e.emit_hw_ns + arr.hw_ns) * 1e-3)
+                    }
+                }
             }
         };
         shots.push(shot);
     }
     (shots, at_samples)
+}
+
+/// A shot whose stimulus was not found: one the rig emitted still crosses
+/// its clock (its emission time and bound are converted).
+fn missed(index: u32, e: &AudioEmission, detail: String) -> Shot {
+    match e.rig {
+        Some(rig) => Shot::crossing(
+            index,
+            e.emitted,
+            RigCrossing {
+                rig,
+                side: RigSide::Emission,
+                value: None,
+            },
+            (e.emitted, e.emit_hw_ns),
+            detail,
+        ),
+        None => Shot::missed_by_device(index, e.emitted, detail),
+    }
 }
 
 /// A camera frame as the video analysis needs it: sequence number, host
@@ -172,24 +247,36 @@ pub fn flash_shots(
                     return Shot::missed_by_station(k32, *due, format!("not emitted: {why}"))
                 }
             };
-            let (t_f, hw_ns) = est.rig_to_host(at);
-            let bound = 2.0 * hw_ns * 1e-3;
+            let conv = est.rig_to_host(at);
+            let t_f = conv.0;
             match locate_flash(frames, t_f, period, max_latency_s) {
-                Err(why) => Shot::missed_by_device(k32, t_f, why).with_sync_bound(bound),
-                Ok((arrival, f, noise_frac, thr_frac)) => {
-                    let latency = arrival.secs_since(t_f) - period * (f - 0.5);
-                    let u = hw_ns * 1e-9
-                        + period * thr_frac
-                        + K * ((period * noise_frac).powi(2) + stamp_s * stamp_s).sqrt();
-                    Shot::measured(
-                        k32,
-                        t_f,
-                        latency * 1e3,
-                        u * 1e3,
-                        format!("lit fraction {f:.3} of the first lit frame"),
-                    )
-                    .with_sync_bound(bound)
-                }
+                Err(why) => Shot::crossing(
+                    k32,
+                    t_f,
+                    RigCrossing {
+                        rig: at,
+                        side: RigSide::Emission,
+                        value: None,
+                    },
+                    conv,
+                    why,
+                ),
+                Ok((arrival, f, noise_frac, thr_frac)) => Shot::crossing(
+                    k32,
+                    t_f,
+                    RigCrossing {
+                        rig: at,
+                        side: RigSide::Emission,
+                        value: Some(CrossedValue {
+                            host: arrival,
+                            offset_s: -period * (f - 0.5),
+                            other_uncertainty_s: period * thr_frac
+                                + K * ((period * noise_frac).powi(2) + stamp_s * stamp_s).sqrt(),
+                        }),
+                    },
+                    conv,
+                    format!("lit fraction {f:.3} of the first lit frame"),
+                ),
             }
         })
         .collect()
@@ -280,8 +367,8 @@ pub fn press_shots(
                     return Shot::missed_by_station(k32, *due, format!("not emitted: {why}"))
                 }
             };
-            let (t_p, hw_ns) = est.rig_to_host(at);
-            let bound = 2.0 * hw_ns * 1e-3;
+            let conv = est.rig_to_host(at);
+            let (t_p, hw_ns) = conv;
             let hit = events.iter().find(|e| {
                 e.usage_page == page
                     && e.usage == id
@@ -289,26 +376,26 @@ pub fn press_shots(
                     && e.host_time.secs_since(t_p) >= -hw_ns * 1e-9
                     && e.host_time.secs_since(t_p) <= max_latency_s
             });
-            match hit {
-                // The report's stamp is taken as the read returns: the
-                // rig's 1 µs tick is the other term.
-                Some(e) => Shot::measured(
-                    k32,
-                    t_p,
-                    e.host_time.secs_since(t_p) * 1e3,
-                    (hw_ns * 1e-9 + K * 1e-6) * 1e3,
-                    format!("usage 0x{page:02x}:0x{id:02x} pressed"),
+            // The report's stamp is taken as the read returns: the rig's
+            // 1 µs tick is the other term.
+            let value = hit.map(|e| CrossedValue {
+                host: e.host_time,
+                offset_s: 0.0,
+                other_uncertainty_s: K * 1e-6,
+            });
+            let detail = match hit {
+                Some(_) => format!("usage 0x{page:02x}:0x{id:02x} pressed"),
+                None => format!(
+                    "no HID report of usage 0x{page:02x}:0x{id:02x} within {:.0} ms",
+                    max_latency_s * 1e3
                 ),
-                None => Shot::missed_by_device(
-                    k32,
-                    t_p,
-                    format!(
-                        "no HID report of usage 0x{page:02x}:0x{id:02x} within {:.0} ms",
-                        max_latency_s * 1e3
-                    ),
-                ),
-            }
-            .with_sync_bound(bound)
+            };
+            let crossing = RigCrossing {
+                rig: at,
+                side: RigSide::Emission,
+                value,
+            };
+            Shot::crossing(k32, t_p, crossing, conv, detail)
         })
         .collect()
 }
@@ -453,6 +540,7 @@ mod tests {
             Ok(AudioEmission {
                 emitted: HostTime::from_secs_f64(t),
                 emit_hw_ns: 0.0,
+                rig: None,
                 at_capture_ns: t * 1e9,
             })
         };
@@ -470,9 +558,8 @@ mod tests {
             Err((HostTime(2_000_000_000), "behind".into())),
             em(2.95),
         ];
-        let (shots, at_samples) = audio_shots(&emissions, &cap, &map, &mut corr, window, |t| {
-            (HostTime(t.round() as i64), 0.0)
-        });
+        let (shots, at_samples) =
+            audio_shots(&emissions, &cap, &map, &mut corr, window, Arrival::host_ns);
         for (sh, t) in shots[..2].iter().zip(at) {
             // The stimulus was placed on a whole sample.
             let truth = (((t + 0.0321) * 48_000.0).round() / 48_000.0 - t) * 1e3;
@@ -495,9 +582,14 @@ mod tests {
             Some(((1.2 + 0.0421) * 48_000.0 / 256.0) as usize),
         );
         let map = holed.time_map().unwrap();
-        let (shots, _) = audio_shots(&emissions[..2], &holed, &map, &mut corr, window, |t| {
-            (HostTime(t.round() as i64), 0.0)
-        });
+        let (shots, _) = audio_shots(
+            &emissions[..2],
+            &holed,
+            &map,
+            &mut corr,
+            window,
+            Arrival::host_ns,
+        );
         assert!(shots[0].value_ms().is_some());
         assert_eq!(
             shots[1].outcome,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{drive_shots, need, schedule, shots_of, Ctx, Emit, LEAD_IN_S};
 use crate::measure::delay::Correlator;
 use crate::measure::measurement::{Measurement, RawData};
-use crate::measure::shots::{audio_shots, AudioEmission, AudioWindow};
+use crate::measure::shots::{audio_shots, Arrival, AudioEmission, AudioWindow};
 use crate::measure::stimulus::Stimulus;
 use crate::profile::{Step, StepKind};
 use crate::sampling::{Acquisition, Capture};
@@ -170,13 +170,14 @@ pub(super) fn latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result
     let emissions: Vec<Result<AudioEmission, (HostTime, String)>> = sent
         .iter()
         .map(|s| {
-            let (emitted, emit_hw_ns) = match s {
-                Ok(Emit::Rig(at)) => est.rig_to_host(crate::station::fired_at(
-                    &onsets,
-                    rig_protocol::sensor::SPEAKER,
-                    *at,
-                )),
-                Ok(Emit::Host(t)) => (*t, 0.0),
+            let (emitted, emit_hw_ns, rig) = match s {
+                Ok(Emit::Rig(at)) => {
+                    let fired =
+                        crate::station::fired_at(&onsets, rig_protocol::sensor::SPEAKER, *at);
+                    let (h, hw) = est.rig_to_host(fired);
+                    (h, hw, Some(fired))
+                }
+                Ok(Emit::Host(t)) => (*t, 0.0, None),
                 Err(e) => return Err(e.clone()),
             };
             let at_capture_ns = if rig_mic {
@@ -187,6 +188,7 @@ pub(super) fn latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result
             Ok(AudioEmission {
                 emitted,
                 emit_hw_ns,
+                rig,
                 at_capture_ns,
             })
         })
@@ -200,9 +202,15 @@ pub(super) fn latency(step: &Step, ctx: &mut Ctx, m: &mut Measurement) -> Result
     };
     let (shots, emitted_at) = audio_shots(&emissions, &capture, &map, &mut corr, window, |t| {
         if rig_mic {
-            est.rig_to_host(RigTime((t / 1e3).round() as u64))
+            let rig = RigTime((t / 1e3).round() as u64);
+            let (host, hw_ns) = est.rig_to_host(rig);
+            Arrival {
+                host,
+                hw_ns,
+                rig: Some(rig),
+            }
         } else {
-            (HostTime(t.round() as i64), 0.0)
+            Arrival::host_ns(t)
         }
     });
     m.shots = shots;
