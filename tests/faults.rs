@@ -559,6 +559,44 @@ fn a_rig_that_reboots_mid_step_is_greeted_again_and_the_step_repeated() {
     // The new clock sync knows the rig's rate again (-15 ppm in the scenario).
     let drift = r["clock_sync"]["drift_ppm"].as_f64().unwrap();
     assert!((drift + 15.0).abs() < 2.0, "drift {drift} ppm");
+    // The kept attempt and every later step are on the rig's new clock, as
+    // the run's final estimate is: their shots are converted with it.
+    for s in r["steps"].as_array().unwrap() {
+        if s["kind"] != "audio-roundtrip-latency" && s["kind"] != "usb-conformance" {
+            assert_eq!(s["shots_converted_with"], "run", "{s}");
+        }
+    }
+}
+
+#[test]
+fn a_step_before_a_rig_reboot_keeps_its_own_clock_sync_estimate() {
+    // The reboot in the second step: the first step's shots are on the
+    // rig's old clock, which the run's final estimate knows nothing of.
+    let base =
+        std::fs::read_to_string(root().join("fixtures/sim/speakerphone-rig-reset.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late-reset.toml");
+    std::fs::write(&path, base.replace("at_s = 3.0", "at_s = 14.0")).unwrap();
+    let (o, out) = run_sim("speakerphone", "sim", Some(path.to_str().unwrap()));
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let rdir = out.path().join("report");
+    let r = read_json(&rdir.join("report.json"));
+    let steps = r["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["anomalies"]["rig_restarts"], 0, "{}", steps[0]);
+    assert_eq!(steps[1]["anomalies"]["rig_restarts"], 1, "{}", steps[1]);
+    assert_eq!(steps[0]["shots_converted_with"], "step");
+    assert_eq!(steps[1]["shots_converted_with"], "run");
+    assert_eq!(steps[3]["shots_converted_with"], "run");
+    let table = std::fs::read_to_string(rdir.join("raw/send-latency-crossings.csv")).unwrap();
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 30);
+    assert!(rows.iter().all(|l| l.ends_with(",step")), "{table}");
+    let html = std::fs::read_to_string(rdir.join("report.html")).unwrap();
+    assert!(
+        html.contains("with their own step&#39;s estimate")
+            || html.contains("with their own step's estimate"),
+        "report.html does not say which estimate"
+    );
 }
 
 #[test]

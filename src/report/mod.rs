@@ -13,7 +13,9 @@ mod write;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::measure::measurement::{Anomalies, Measurement, RequirementResult, Shot};
+use crate::measure::measurement::{
+    Anomalies, Measurement, RawData, RequirementResult, RigSide, Shot, SyncConversion,
+};
 use crate::measure::stats::StepStatistics;
 use crate::profile::judge::{judge, judge_step, LimitResult, StepFacts, StepVerdict, Verdict};
 use crate::profile::{Profile, Step};
@@ -173,6 +175,13 @@ pub struct StepRecord {
     /// Rate of the captured stream's clock against its time stamps, ppm.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_drift_ppm: Option<f64>,
+    /// Which clock-sync estimate the shots that cross the rig's clock were
+    /// converted with (and so their values, uncertainties, sync bounds and
+    /// this step's verdict): `run`, the run's final estimate of the same
+    /// rig clock, or `step`, the step's own (the rig restarted after it).
+    /// Absent when no shot crosses the rig's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shots_converted_with: Option<SyncConversion>,
     #[serde(with = "crate::timestamp::serde_record")]
     pub started_at: DateTime<Utc>,
     #[serde(with = "crate::timestamp::serde_record")]
@@ -314,10 +323,58 @@ pub fn step_record(
         },
         anomalies: m.anomalies.clone(),
         stream_drift_ppm: m.stream_drift_ppm,
+        shots_converted_with: m
+            .shots
+            .iter()
+            .any(|s| s.crossing.is_some())
+            .then_some(m.sync_conversion),
         started_at,
         finished_at,
         raw,
     }
+}
+
+/// The raw table of a step's shots that cross the rig's clock
+/// (`<step>-crossings.csv`): the rig time where each crosses it, and the
+/// host time and bound half-width the estimate the step names in
+/// `shots_converted_with` gives it, so that the conversion can be checked
+/// or redone. `None` when no shot crosses the rig's clock.
+pub fn crossings_table(step: &Step, m: &Measurement) -> Option<RawData> {
+    let rows: Vec<Vec<String>> = m
+        .shots
+        .iter()
+        .filter_map(|s| {
+            let (c, (host, hw_ns)) = (s.crossing?, s.crossed_at?);
+            Some(vec![
+                s.index.to_string(),
+                match c.side {
+                    RigSide::Emission => "emission",
+                    RigSide::Capture => "capture",
+                }
+                .into(),
+                c.rig.0.to_string(),
+                host.0.to_string(),
+                format!("{hw_ns:.3}"),
+                match m.sync_conversion {
+                    SyncConversion::Run => "run",
+                    SyncConversion::Step => "step",
+                }
+                .into(),
+            ])
+        })
+        .collect();
+    (!rows.is_empty()).then(|| RawData::Table {
+        name: format!("{}-crossings.csv", step.id),
+        header: vec![
+            "shot",
+            "rig_side",
+            "rig_time_us",
+            "host_time_ns",
+            "sync_half_width_ns",
+            "estimate",
+        ],
+        rows,
+    })
 }
 
 /// A step that did not run.
@@ -345,6 +402,7 @@ pub fn skipped_record(step: &Step, why: &str, at: DateTime<Utc>) -> StepRecord {
         },
         anomalies: Anomalies::default(),
         stream_drift_ppm: None,
+        shots_converted_with: None,
         started_at: at,
         finished_at: at,
         raw: Vec::new(),

@@ -16,6 +16,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::Digest;
 
 use crate::files::AtomicFile;
+use crate::measure::measurement::SyncConversion;
 use crate::measure::{self, Ctx, Measurement};
 use crate::profile::Profile;
 use crate::report::{self, ClockSyncRecord, Ending, Report, StationRecord, StepRecord};
@@ -232,25 +233,33 @@ async fn run_steps(
         host: station.clock.now(),
         utc: started,
     };
+    // Where the host times of the record (raw/ included) sit on the host's
+    // CLOCK_MONOTONIC, which other processes and the kernel's stamps share.
+    if !station.clock.is_virtual() {
+        tracing::info!(
+            monotonic_ns = station.clock.to_monotonic(HostTime(0)),
+            "host time 0"
+        );
+    }
     let mut sync = ClockSync::new();
     let rig_info = station.rig.info();
     let identity = station.identity.clone();
     let scenario = station.scenario.clone();
     let profile = &opts.profile;
     let abort = Arc::new(AtomicBool::new(false));
-    let mut records: Vec<StepRecord> = Vec::new();
-    let mut csv_rows: Vec<report::CsvRow> = Vec::new();
+    // Each step in order: skipped, or run and kept until the end of the
+    // run, when its shots are converted again and it is judged.
+    let mut entries: Vec<Entry> = Vec::new();
     let mut bursts = 0u32;
-    let mut bound_us: f64 = 0.0;
     let mut stop_reason: Option<String> = None;
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
     for (i, step) in profile.steps.iter().enumerate() {
         if let Some(why) = &stop_reason {
-            records.push(report::skipped_record(
+            entries.push(Entry::Skipped(report::skipped_record(
                 step,
                 why,
                 wall.of(station.clock.now()),
-            ));
+            )));
             continue;
         }
         let step_start = wall.of(station.clock.now());
@@ -265,7 +274,7 @@ async fn run_steps(
         // greeted again, the sync starts over, and the step runs once more.
         let mut attempt = 1u32;
         let mut earlier_raw = Vec::new();
-        let (ending, m) = loop {
+        let (ending, m, restarted) = loop {
             let bar = progress_bar(opts.progress, step, i, profile.steps.len());
             let (st, sy, m, ending) = attempt_step(
                 step,
@@ -280,8 +289,18 @@ async fn run_steps(
             .await?;
             station = st;
             sync = sy;
+            // The rig's clock began again: what came before it cannot be
+            // converted with what comes after.
+            let restarted = station.rig.restarted();
+            if restarted {
+                for e in &mut entries {
+                    if let Entry::Ran(r) = e {
+                        r.reconvert = false;
+                    }
+                }
+            }
             match after_rig_restart(&mut station, &mut sync, step, attempt, m, ending) {
-                AfterRestart::Done(ending, m) => break (ending, m),
+                AfterRestart::Done(ending, m) => break (ending, m, restarted),
                 AfterRestart::Again(first) => {
                     // Keep what the first attempt recorded, under its own name.
                     let raw: Vec<_> = first
@@ -299,36 +318,70 @@ async fn run_steps(
         let mut m = m;
         m.anomalies.rig_restarts = attempt - 1;
         bursts += m.anomalies.sync_bursts;
-        if let Some(est) = &m.sync {
-            bound_us = bound_us.max(est.bound_us());
-        }
         let mut raw = earlier_raw;
         raw.extend(report::write_files(dir, &m.raw).map_err(|e| {
             Error::Harness(format!("cannot write raw data of step {}: {e}", step.id))
         })?);
-        let mut rec = report::step_record(
-            step,
-            &m,
-            ending,
-            step_start,
-            wall.of(station.clock.now()),
-            raw,
-        );
         // A DUT that vanished during the step ends it (and the run) in ERROR,
         // whatever the step made of its data; what it gathered is kept.
-        if let Some(Err(e)) = station.dut.presence.as_ref().map(|p| p.check()) {
-            if rec.outcome != report::StepOutcome::Error {
-                rec.outcome = report::StepOutcome::Error;
-                rec.reason = Some(format!("during step {}: {e}", step.id));
-            }
-        }
-        tracing::info!(step = %step.id, outcome = rec.outcome.name(), reason = ?rec.reason, "step finished");
-        csv_rows.extend(report::csv_rows(step, &m.shots, &|t| wall.of(t)));
+        let vanished = match station.dut.presence.as_ref().map(|p| p.check()) {
+            Some(Err(e)) => Some(format!("during step {}: {e}", step.id)),
+            _ => None,
+        };
+        let ran = RanStep {
+            m,
+            ending: Ended::of(&ending),
+            started: step_start,
+            finished: wall.of(station.clock.now()),
+            raw,
+            vanished,
+            // A step during whose kept attempt the rig restarted keeps its
+            // own conversion, as do the steps before it.
+            reconvert: !restarted,
+        };
+        // Judged now on the step's own conversion only to know whether the
+        // run goes on: an ERROR does not depend on the shots' figures. The
+        // verdict the report gives is the one at the end of the run.
+        let rec = ran.record(step);
+        tracing::info!(step = %step.id, outcome = rec.outcome.name(), reason = ?rec.reason, "step finished (on its own clock-sync estimate; judged again at the end of the run)");
         if abort.load(Ordering::Relaxed) {
             stop_reason = Some("skipped: the run was aborted".into());
         } else if rec.outcome == report::StepOutcome::Error {
             stop_reason = Some(format!("skipped: step {} ended in ERROR", step.id));
         }
+        entries.push(Entry::Ran(ran));
+    }
+    // Every shot since the rig last restarted is converted again with the
+    // run's last estimate of its clock: every exchange of every step since,
+    // whose longer span narrows the possible rates and so the bound between
+    // exchanges. Then the steps are judged and their shots recorded.
+    let est = sync.estimate();
+    let mut records: Vec<StepRecord> = Vec::new();
+    let mut csv_rows: Vec<report::CsvRow> = Vec::new();
+    let mut bound_us: f64 = 0.0;
+    for (step, entry) in profile.steps.iter().zip(entries) {
+        let mut ran = match entry {
+            Entry::Skipped(rec) => {
+                records.push(rec);
+                continue;
+            }
+            Entry::Ran(ran) => ran,
+        };
+        if let (true, Some(est)) = (ran.reconvert, &est) {
+            ran.reconvert_with(est);
+        }
+        if let Some(table) = report::crossings_table(step, &ran.m) {
+            ran.raw
+                .extend(report::write_files(dir, &[table]).map_err(|e| {
+                    Error::Harness(format!("cannot write raw data of step {}: {e}", step.id))
+                })?);
+        }
+        if let Some(e) = &ran.m.sync {
+            bound_us = bound_us.max(e.bound_us());
+        }
+        let rec = ran.record(step);
+        tracing::info!(step = %step.id, outcome = rec.outcome.name(), reason = ?rec.reason, converted_with = ?ran.m.sync_conversion, "step judged");
+        csv_rows.extend(report::csv_rows(step, &ran.m.shots, &|t| wall.of(t)));
         records.push(rec);
     }
     let aborted = abort.load(Ordering::Relaxed);
@@ -341,7 +394,6 @@ async fn run_steps(
             .find(|r| r.outcome == report::StepOutcome::Error)
             .map(|r| format!("step {}: {}", r.id, r.reason.clone().unwrap_or_default()))
     };
-    let est = sync.estimate();
     let trust = opts.signing.stage(dir, marking).map_err(|e| {
         Error::Harness(format!(
             "cannot keep the trust documents in {}: {e}",
@@ -497,6 +549,90 @@ where
         joined.map_err(|e| Error::Harness(format!("step {} crashed: {e}", step.id)))?;
     clock.take_back(baton);
     Ok((station, sync, m, ending))
+}
+
+/// How a step ended, kept until it is judged at the end of the run.
+#[derive(Debug, Clone, Copy)]
+enum Ended {
+    Finished,
+    TimedOut(f64),
+    Aborted,
+}
+
+impl Ended {
+    fn of(e: &Ending) -> Ended {
+        match e {
+            Ending::Finished => Ended::Finished,
+            Ending::TimedOut(s) => Ended::TimedOut(*s),
+            Ending::Aborted => Ended::Aborted,
+        }
+    }
+
+    fn ending(self) -> Ending {
+        match self {
+            Ended::Finished => Ending::Finished,
+            Ended::TimedOut(s) => Ending::TimedOut(s),
+            Ended::Aborted => Ending::Aborted,
+        }
+    }
+}
+
+/// A step of the profile, in order.
+enum Entry {
+    /// It did not run.
+    Skipped(StepRecord),
+    Ran(RanStep),
+}
+
+/// A step that ran, with what its record needs.
+struct RanStep {
+    m: Measurement,
+    ending: Ended,
+    started: DateTime<Utc>,
+    finished: DateTime<Utc>,
+    raw: Vec<String>,
+    /// Why the step is ERROR whatever its data: the DUT vanished during it.
+    vanished: Option<String>,
+    /// Whether the rig's clock ran on, without a restart, from this step to
+    /// the end of the run, so that its shots can be converted with the
+    /// run's last estimate.
+    reconvert: bool,
+}
+
+impl RanStep {
+    /// Convert every shot again with `est` (an estimate of the same rig
+    /// clock, from the exchanges of this step and every other since the
+    /// rig last restarted): values, uncertainties and sync bounds follow,
+    /// and so do the outliers among the values.
+    fn reconvert_with(&mut self, est: &crate::station::sync::SyncEstimate) {
+        for shot in &mut self.m.shots {
+            shot.reconvert(est);
+        }
+        if self.m.shots.iter().any(|s| s.crossing.is_some()) {
+            self.m.tally();
+            self.m.sync = Some(est.clone());
+            self.m.sync_conversion = SyncConversion::Run;
+        }
+    }
+
+    /// The step's record from its shots as they stand.
+    fn record(&self, step: &crate::profile::Step) -> StepRecord {
+        let mut rec = report::step_record(
+            step,
+            &self.m,
+            self.ending.ending(),
+            self.started,
+            self.finished,
+            self.raw.clone(),
+        );
+        if let Some(why) = &self.vanished {
+            if rec.outcome != report::StepOutcome::Error {
+                rec.outcome = report::StepOutcome::Error;
+                rec.reason = Some(why.clone());
+            }
+        }
+        rec
+    }
 }
 
 /// What follows an attempt at a step.

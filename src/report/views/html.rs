@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::plots::Plot;
 use super::{Data, StepData};
+use crate::measure::measurement::SyncConversion;
 use crate::report::{Report, StepOutcome};
 use crate::timestamp;
 
@@ -300,6 +301,37 @@ fn summary(p: &mut Page, r: &Report) {
             r.clock_sync.resyncs
         ),
     );
+    // Which estimate the shots crossing the rig's clock were converted with.
+    let converted = |w| {
+        r.steps
+            .iter()
+            .filter(|s| s.shots_converted_with == Some(w))
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>()
+    };
+    let (run_wide, own) = (
+        converted(SyncConversion::Run),
+        converted(SyncConversion::Step),
+    );
+    if !run_wide.is_empty() || !own.is_empty() {
+        let mut text = String::new();
+        if !run_wide.is_empty() {
+            text.push_str(&format!(
+                "with the run's final estimate: {}",
+                run_wide.join(", ")
+            ));
+        }
+        if !own.is_empty() {
+            if !text.is_empty() {
+                text.push_str("; ");
+            }
+            text.push_str(&format!(
+                "with their own step's estimate (the rig restarted after them): {}",
+                own.join(", ")
+            ));
+        }
+        fact(p, "Shots across the rig's clock converted", &text);
+    }
     p.raw("</dl></div>\n");
 
     p.raw("<div class=\"card\"><h3>Times and harness</h3><dl class=\"facts\">");
