@@ -13,6 +13,37 @@ use common::*;
 struct SimRig {
     child: Child,
     port: String,
+    /// Its clock, as the simulator states it on its standard error.
+    clock: RigClock,
+}
+
+/// The simulated rig's true clock: it reads `at_us` at CLOCK_MONOTONIC
+/// `monotonic_ns` and runs `ppm` fast.
+#[derive(Debug, Clone, Copy)]
+struct RigClock {
+    at_us: f64,
+    monotonic_ns: i64,
+    ppm: f64,
+}
+
+impl RigClock {
+    /// From the simulator's line "simulated rig clock: A µs at
+    /// CLOCK_MONOTONIC M ns, P ppm".
+    fn parse(line: &str) -> Option<RigClock> {
+        let rest = line.split("simulated rig clock: ").nth(1)?;
+        let (at, rest) = rest.split_once(" µs at CLOCK_MONOTONIC ")?;
+        let (mono, rest) = rest.split_once(" ns, ")?;
+        Some(RigClock {
+            at_us: at.parse().ok()?,
+            monotonic_ns: mono.parse().ok()?,
+            ppm: rest.trim().strip_suffix(" ppm")?.parse().ok()?,
+        })
+    }
+
+    /// The true CLOCK_MONOTONIC time, ns, at which the rig's clock read `rig_us`.
+    fn monotonic_of(&self, rig_us: u64) -> f64 {
+        self.monotonic_ns as f64 + (rig_us as f64 - self.at_us) * 1e3 / (1.0 + self.ppm * 1e-6)
+    }
 }
 
 impl SimRig {
@@ -29,13 +60,21 @@ impl SimRig {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start certlab sim rig");
+        // Its clock's truth comes first, on standard error.
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut truth = String::new();
+        err.read_line(&mut truth).unwrap();
+        let clock = RigClock::parse(&truth).unwrap_or_else(|| panic!("first line: {truth:?}"));
+        // The rest is read to its end: a closed pipe would end the rig at
+        // its next line.
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
         let port = line.trim().to_string();
         assert!(port.starts_with("/dev/"), "first line: {line:?}");
-        SimRig { child, port }
+        SimRig { child, port, clock }
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
@@ -119,6 +158,92 @@ fn a_rig_in_another_process_measures_the_simulated_devices() {
         stderr(&o)
     );
     assert!(!dir.path().join("report").exists());
+}
+
+/// Over the pseudo-terminal, every shot that crosses the rig's clock is
+/// converted with the run's final estimate, whose bound there holds the
+/// rig's true clock, and the median bound is at most 100 µs.
+#[test]
+fn over_the_pty_each_shot_s_clock_sync_bound_holds_the_truth_and_is_narrow() {
+    let rig = SimRig::start("fixtures/sim/speakerphone.toml");
+    let (o, dir) = run_with_rig("profiles/speakerphone.toml", "sim:speakerphone", &rig.port);
+    check_truth(&o, &dir, "fixtures/sim/speakerphone.toml");
+    let rdir = dir.path().join("report");
+    // Where the run's host time 0 sits on CLOCK_MONOTONIC.
+    let log = std::fs::read_to_string(rdir.join("run.log")).unwrap();
+    let host_zero: i64 = log
+        .lines()
+        .find_map(|l| l.split("host time 0 monotonic_ns=").nth(1))
+        .unwrap_or_else(|| panic!("no host time 0 in run.log:\n{log}"))
+        .trim()
+        .parse()
+        .unwrap();
+    let r = read_json(&rdir.join("report.json"));
+    let mut widths_us = Vec::new();
+    let mut crossings = 0;
+    for s in r["steps"].as_array().unwrap() {
+        let id = s["id"].as_str().unwrap();
+        let crosses = matches!(
+            s["kind"].as_str().unwrap(),
+            "audio-send-latency" | "audio-receive-latency" | "button-hid-latency"
+        );
+        if !crosses {
+            assert!(s.get("shots_converted_with").is_none(), "{id}");
+            continue;
+        }
+        // No restart: every step's shots are converted with the run's
+        // final estimate, and the raw table says where they crossed.
+        assert_eq!(s["shots_converted_with"], "run", "{id}");
+        let name = format!("raw/{id}-crossings.csv");
+        assert!(
+            s["raw"].as_array().unwrap().iter().any(|f| f == &name[..]),
+            "{id}"
+        );
+        let mut table = csv::Reader::from_path(rdir.join(&name)).unwrap();
+        for row in table.records() {
+            let row = row.unwrap();
+            let rig_us: u64 = row[2].parse().unwrap();
+            let host_ns: i64 = row[3].parse().unwrap();
+            let hw_ns: f64 = row[4].parse().unwrap();
+            assert_eq!(&row[5], "run");
+            // The truth: when the rig's clock read rig_us, in the run's host time.
+            let truth_ns = rig.clock.monotonic_of(rig_us) - host_zero as f64;
+            let err_ns = host_ns as f64 - truth_ns;
+            // 2 ns for the floating point of the truth itself.
+            assert!(
+                err_ns.abs() <= hw_ns + 2.0,
+                "{id} shot {}: host time {host_ns} ns, truth {truth_ns:.0} ns, \
+                 bound ±{hw_ns:.0} ns",
+                &row[0]
+            );
+            widths_us.push(2.0 * hw_ns / 1e3);
+            crossings += 1;
+        }
+    }
+    // Send, receive and the hook switch: 30 shots each.
+    assert_eq!(crossings, 90);
+    // measurements.csv states the same bounds.
+    let mut csv_widths: Vec<f64> = csv::Reader::from_path(rdir.join("measurements.csv"))
+        .unwrap()
+        .records()
+        .filter_map(|row| row.unwrap()[8].parse::<f64>().ok())
+        .filter(|w| *w > 0.0)
+        .collect();
+    csv_widths.sort_by(f64::total_cmp);
+    widths_us.sort_by(f64::total_cmp);
+    assert_eq!(csv_widths.len(), widths_us.len());
+    for (a, b) in csv_widths.iter().zip(&widths_us) {
+        assert!(
+            (a - b).abs() < 0.001 + 1e-9,
+            "{a} µs in the csv, {b} µs in raw/"
+        );
+    }
+    let median = csv_widths[csv_widths.len() / 2];
+    eprintln!(
+        "per-shot sync bound over the pty: median {median:.1} µs, widest {:.1} µs",
+        csv_widths[csv_widths.len() - 1]
+    );
+    assert!(median <= 100.0, "median per-shot sync bound {median:.1} µs");
 }
 
 #[test]

@@ -241,7 +241,17 @@ pub fn serve_rig(
     use std::os::unix::net::UnixListener;
     use std::sync::atomic::Ordering;
     let (sc, _) = Scenario::load(scenario)?;
-    let clock = Clock::Real(HostClock::new());
+    let host = HostClock::new();
+    // The simulator's truth, which nothing on the host's side reads: where
+    // the rig's clock sits on CLOCK_MONOTONIC (which the run's process
+    // shares), for a test to hold the host's clock-sync bounds against.
+    eprintln!(
+        "certlab: simulated rig clock: {:.3} µs at CLOCK_MONOTONIC {} ns, {:+} ppm",
+        sc.clocks.rig_offset_s * 1e6,
+        host.to_monotonic(crate::time::HostTime(0)),
+        sc.clocks.rig_drift_ppm
+    );
+    let clock = Clock::Real(host);
     let world = Arc::new(World::new(sc, clock, Halves::Rig));
     let err = |e: &dyn std::fmt::Display| {
         Error::Harness(format!(
