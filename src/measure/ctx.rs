@@ -15,7 +15,7 @@ use crate::time::HostTime;
 pub const SYNC_BURST: usize = 96;
 
 /// Exchanges in the top-up after each shot, at most (see [`Ctx::keep_synced`]).
-pub const SYNC_TOPUP: usize = 128;
+pub const SYNC_TOPUP: usize = 64;
 
 /// A top-up starts no exchange later than this before the next shot is due,
 /// s: an exchange over a stalled link takes up to some 5 ms.
