@@ -16,13 +16,13 @@ use super::audio::AudioArgs;
 use super::ms3;
 use crate::cli::print_json;
 use crate::measure::delay::Correlator;
-use crate::measure::shots::{audio_shots, AudioEmission, AudioWindow};
+use crate::measure::shots::{audio_shots, Arrival, AudioEmission, AudioWindow};
 use crate::measure::stimulus::Stimulus;
 use crate::profile::StimulusKind;
 use crate::sampling::{Acquisition, Capture};
 use crate::station::host::alsa_audio::AlsaAudio;
 use crate::station::{AudioPath, StationError};
-use crate::time::{HostClock, HostTime};
+use crate::time::HostClock;
 use crate::{Error, ExitStatus, Result};
 
 /// `probe audio`'s burst, and how far before its time its window opens
@@ -163,6 +163,7 @@ pub(super) fn play(args: &AudioArgs, playback: &str, capture: Option<&str>) -> R
         emissions.push(Ok(AudioEmission {
             emitted: at,
             emit_hw_ns: 0.0,
+            rig: None,
             at_capture_ns: at.0 as f64,
         }));
     }
@@ -187,9 +188,7 @@ pub(super) fn play(args: &AudioArgs, playback: &str, capture: Option<&str>) -> R
         guard: (PROBE_MARGIN_S * rate as f64) as usize,
         subtract_s: 0.0,
     };
-    let (measured, _) = audio_shots(&emissions, &cap, &map, &mut corr, window, |t| {
-        (HostTime(t.round() as i64), 0.0)
-    });
+    let (measured, _) = audio_shots(&emissions, &cap, &map, &mut corr, window, Arrival::host_ns);
     let out: Vec<AudioShot> = measured
         .into_iter()
         .map(|s| AudioShot {
