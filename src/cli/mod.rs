@@ -9,6 +9,7 @@
 //! arguments, help and printing live in its own module.
 
 mod analyze;
+mod calibrate;
 mod devices;
 mod probe;
 mod profiles;
@@ -71,6 +72,9 @@ enum Command {
     /// Check a station's wiring before a run: open a DUT interface and show what it does.
     #[command(subcommand)]
     Probe(probe::ProbeCmd),
+    /// Measure what the station itself adds (interface loopback, speaker to
+    /// microphone) into a station file that runs take with --station.
+    Calibrate(calibrate::CalibrateArgs),
     /// Simulators.
     #[command(subcommand)]
     Sim(sim::SimCmd),
@@ -111,6 +115,7 @@ fn dispatch(cli: Cli) -> crate::Result<ExitStatus> {
         Command::Keys(k) => trust::keys(k),
         Command::Authority(a) => trust::authority(a),
         Command::Probe(p) => probe::run(p),
+        Command::Calibrate(c) => calibrate::run(c),
         Command::Sim(s) => sim::run(s),
     }
 }

@@ -525,18 +525,23 @@ pub fn open_audio_rig(
 /// An `audio:` rig on its own, for `certlab probe rig` (no DUT; the live
 /// microphone check is the caller's): `audio:sim` on a virtual clock in a
 /// simulated world (`scenario`, by default the speakerphone's), else a real
-/// interface on the host clock. Returns the rig and its clock.
+/// interface on the host clock; `loopback` (`OUT:IN`) moves the loopback
+/// cable's ends. Returns the rig and its clock.
 pub fn open_audio_rig_alone(
     spec: &str,
     station_file: Option<&std::path::Path>,
     scenario: Option<&std::path::Path>,
+    loopback: Option<&str>,
 ) -> Result<(audio_rig::AudioRig, Clock)> {
     let Some(audio) = spec.strip_prefix("audio:") else {
         return Err(Error::BadInput(format!(
             "--rig {spec} is not an audio:… rig"
         )));
     };
-    let station = station_file_for(audio, station_file)?;
+    let mut station = station_file_for(audio, station_file)?;
+    if let Some(l) = loopback {
+        station = station.with_loopback(l)?;
+    }
     if audio == "sim" {
         let clock = Clock::new_virtual();
         let rig = sim::interface_rig(station, scenario, clock.clone())?;

@@ -52,7 +52,7 @@ pub fn probe(
     if !(0.1..=600.0).contains(&seconds) {
         return Err(Error::BadInput("--seconds 0.1..600".into()));
     }
-    let (mut rig, clock) = crate::station::open_audio_rig_alone(spec, station, None)?;
+    let (mut rig, clock) = crate::station::open_audio_rig_alone(spec, station, None, None)?;
     let _part = clock.participate();
     let dev = |e: crate::station::StationError| Error::Device(format!("--rig {spec}: {e}"));
     let (levels, _, _) = rig.listen(seconds.min(2.0)).map_err(dev)?;

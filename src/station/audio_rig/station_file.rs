@@ -7,9 +7,15 @@
 //! message`, through the profile's spanned-TOML walker) and the parsed
 //! [`StationFile`]. It opens no device: whether the interface has the
 //! channels named is checked when the rig opens ([`super::AudioRig::open`]),
-//! which reports the offending entry's position too. Station calibration
-//! (issue 16, part 2) will add its own table here; until then any other
-//! table is an unknown key.
+//! which reports the offending entry's position too.
+//!
+//! It also owns the `[calibration]` table (issue 16, part 2) that
+//! `certlab calibrate` writes: what the station itself adds, each term with
+//! its expanded uncertainty and UTC time ([`Calibration`]), its rendering as
+//! TOML and its replacement in an existing file's text. A serial rig has no
+//! channel map, so its calibration file holds only `format` and
+//! `[calibration]` ([`Calibration::parse_alone`]). It measures nothing, and
+//! what a run makes of a calibration is not its business.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -80,6 +86,265 @@ pub struct StationFile {
     pub actuator_drive: DriveSpec,
     /// The rig's microphone-to-speaker routing for round trips, s.
     pub round_trip_delay_s: f64,
+    /// The station's calibration (`[calibration]`), when it has one.
+    pub calibration: Option<Calibration>,
+}
+
+/// One calibrated term: a latency the station itself adds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    /// The measured latency (a median of bursts), µs.
+    pub latency_us: f64,
+    /// Its expanded (k = 2) uncertainty, µs.
+    pub uncertainty_us: f64,
+    /// When it was measured (UTC).
+    pub measured: chrono::DateTime<chrono::Utc>,
+    /// Bursts measured.
+    pub shots: u32,
+}
+
+/// A station's calibration: what it adds, measured by `certlab calibrate`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// The serial number of the rig it was measured on.
+    pub rig_serial: String,
+    /// The interface's output-to-input latency through the loopback cable
+    /// (`[calibration.loopback]`; audio-interface rigs).
+    pub loopback: Option<Term>,
+    /// The rig's speaker to its microphone, electronics and air
+    /// (`[calibration.acoustic]`).
+    pub acoustic: Option<Term>,
+}
+
+/// The terms a `[calibration]` table may hold, with what they mean.
+const TERMS: &[(&str, &str)] = &[
+    (
+        "loopback",
+        "the interface's output-to-input latency through the loopback cable",
+    ),
+    (
+        "acoustic",
+        "the rig's speaker to its microphone (electronics and air)",
+    ),
+];
+
+impl Calibration {
+    /// The `[calibration]` tables as TOML, ending in a newline.
+    pub fn to_toml(&self) -> String {
+        let mut s = String::from(
+            "\n# What the station itself adds, written by `certlab calibrate`: each term's\n\
+             # median latency with its expanded (k = 2) uncertainty, and when it was measured.\n\
+             [calibration]\n",
+        );
+        s.push_str(&format!("rig_serial = {}\n", toml_string(&self.rig_serial)));
+        for ((name, what), term) in TERMS.iter().zip([&self.loopback, &self.acoustic]) {
+            if let Some(t) = term {
+                s.push_str(&format!(
+                    "\n[calibration.{name}]   # {what}\nlatency_us = {:.1}\nuncertainty_us = {:.1}\n\
+                     measured = \"{}\"\nshots = {}\n",
+                    t.latency_us,
+                    t.uncertainty_us,
+                    crate::timestamp::record(t.measured),
+                    t.shots
+                ));
+            }
+        }
+        s
+    }
+
+    /// `text` (a station file's) with its `[calibration]` tables replaced
+    /// by `self`'s, appended at the end; every other line is kept as it is.
+    pub fn replace_in(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 512);
+        let mut in_cal = false;
+        for line in text.split_inclusive('\n') {
+            let t = line.trim_start();
+            if t.starts_with('[') {
+                let name = t.trim_start_matches('[').trim_start();
+                in_cal = name.starts_with("calibration")
+                    && name["calibration".len()..]
+                        .trim_start()
+                        .starts_with([']', '.']);
+            }
+            if !in_cal {
+                out.push_str(line);
+            }
+        }
+        while out.ends_with("\n\n") {
+            out.pop();
+        }
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&self.to_toml());
+        out
+    }
+
+    /// A calibration file with no channel map (a serial rig's): only
+    /// `format` and `[calibration]`.
+    pub fn parse_alone(text: &str) -> std::result::Result<Calibration, Vec<Diagnostic>> {
+        let root = parse_root(text)?;
+        let mut cx = Cx::default();
+        let top = Tbl {
+            t: &root,
+            span: 0..0,
+            loc: "at the top level".into(),
+        };
+        cx.unknown_keys(
+            &top,
+            &["format", "calibration"],
+            "a serial rig's calibration file's top level",
+        );
+        check_format(&mut cx, &top);
+        let cal = match top.get("calibration") {
+            Some(_) => calibration(&mut cx, &top),
+            None => {
+                cx.missing(&top, "calibration", " (a [calibration] table)");
+                None
+            }
+        };
+        finish(&mut cx.diags);
+        match cal {
+            Some(c) if cx.diags.is_empty() => Ok(c),
+            _ => Err(cx.diags),
+        }
+    }
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn parse_root(text: &str) -> std::result::Result<toml::de::DeTable<'_>, Vec<Diagnostic>> {
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        let mut d: Vec<Diagnostic> = errors
+            .iter()
+            .map(|e| Diagnostic {
+                span: e.span().unwrap_or(0..0),
+                message: format!("TOML syntax error: {}", e.message().trim_end()),
+            })
+            .collect();
+        finish(&mut d);
+        return Err(d);
+    }
+    Ok(root.into_inner())
+}
+
+fn check_format(cx: &mut Cx, top: &Tbl<'_, '_>) {
+    if let Some((f, span)) = cx.string(top, "format") {
+        if f != FORMAT {
+            cx.err(
+                span,
+                format!("unknown format {f:?}; this certlab reads {FORMAT:?}"),
+            );
+        }
+    }
+}
+
+/// A table `name` of `t`, or a type error.
+fn table<'a, 'i>(cx: &mut Cx, t: &Tbl<'a, 'i>, name: &str, loc: String) -> Option<Tbl<'a, 'i>> {
+    let v = t.get(name)?;
+    match v.get_ref() {
+        DeValue::Table(tt) => Some(Tbl {
+            t: tt,
+            span: v.span(),
+            loc,
+        }),
+        _ => {
+            cx.wrong_type(t, name, v, "a table");
+            None
+        }
+    }
+}
+
+/// The `[calibration]` table of `top` (which has one).
+fn calibration(cx: &mut Cx, top: &Tbl<'_, '_>) -> Option<Calibration> {
+    let t = table(cx, top, "calibration", "in [calibration]".into())?;
+    let mut allowed = vec!["rig_serial"];
+    allowed.extend(TERMS.iter().map(|(n, _)| *n));
+    cx.unknown_keys(&t, &allowed, "[calibration]");
+    let serial = cx.req_string(
+        &t,
+        "rig_serial",
+        " (the rig the calibration was measured on)",
+    );
+    let mut ok = serial.is_some();
+    let mut terms = Vec::new();
+    for (name, _) in TERMS {
+        let Some(tt) = table(cx, &t, name, format!("in [calibration.{name}]")) else {
+            ok &= t.get(name).is_none();
+            terms.push(None);
+            continue;
+        };
+        let term = self::term(cx, &tt);
+        ok &= term.is_some();
+        terms.push(term);
+    }
+    if ok && terms.iter().all(Option::is_none) {
+        cx.err(
+            t.span.clone(),
+            format!(
+                "[calibration] has no term; it takes {}",
+                TERMS
+                    .iter()
+                    .map(|(n, _)| format!("[calibration.{n}]"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+        ok = false;
+    }
+    let acoustic = terms.pop().flatten();
+    let loopback = terms.pop().flatten();
+    ok.then(|| Calibration {
+        rig_serial: serial.map(|(s, _)| s.to_string()).unwrap_or_default(),
+        loopback,
+        acoustic,
+    })
+}
+
+fn term(cx: &mut Cx, t: &Tbl<'_, '_>) -> Option<Term> {
+    cx.unknown_keys(
+        t,
+        &["latency_us", "uncertainty_us", "measured", "shots"],
+        &t.loc.replace("in ", ""),
+    );
+    for (key, hint) in [
+        ("latency_us", " (the measured latency, µs)"),
+        ("uncertainty_us", " (its expanded (k = 2) uncertainty, µs)"),
+        ("measured", " (when, an RFC 3339 UTC time)"),
+        ("shots", " (the bursts measured)"),
+    ] {
+        if t.get(key).is_none() {
+            cx.missing(t, key, hint);
+        }
+    }
+    let latency = cx.num_in(t, "latency_us", 0.0, false, 1e6, " µs");
+    let uncertainty = cx.num_in(t, "uncertainty_us", 0.0, true, 1e6, " µs");
+    let measured = cx.string(t, "measured").and_then(|(s, span)| {
+        match crate::timestamp::parse(s) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                cx.err(
+                    span,
+                    format!(
+                        "`measured` {} is {s:?}, not an RFC 3339 time such as \"2026-12-04T22:53:24Z\" ({e})",
+                        t.loc
+                    ),
+                );
+                None
+            }
+        }
+    });
+    let shots = cx.int(t, "shots", 1, 100_000, "a count of bursts");
+    Some(Term {
+        latency_us: latency?.0,
+        uncertainty_us: uncertainty?.0,
+        measured: measured?,
+        shots: shots?.0 as u32,
+    })
 }
 
 impl StationFile {
@@ -96,21 +361,10 @@ impl StationFile {
 
     /// Validate `text` (named `path` in messages).
     pub fn parse(path: &Path, text: &str) -> std::result::Result<StationFile, Vec<Diagnostic>> {
-        let (root, errors) = DeTable::parse_recoverable(text);
-        if !errors.is_empty() {
-            let mut d: Vec<Diagnostic> = errors
-                .iter()
-                .map(|e| Diagnostic {
-                    span: e.span().unwrap_or(0..0),
-                    message: format!("TOML syntax error: {}", e.message().trim_end()),
-                })
-                .collect();
-            finish(&mut d);
-            return Err(d);
-        }
+        let root = parse_root(text)?;
         let mut cx = Cx::default();
         let top = Tbl {
-            t: root.get_ref(),
+            t: &root,
             span: 0..0,
             loc: "at the top level".into(),
         };
@@ -124,17 +378,11 @@ impl StationFile {
                 "led",
                 "actuator",
                 "round_trip",
+                "calibration",
             ],
             "a station file's top level",
         );
-        if let Some((f, span)) = cx.string(&top, "format") {
-            if f != FORMAT {
-                cx.err(
-                    span,
-                    format!("unknown format {f:?}; this certlab reads {FORMAT:?}"),
-                );
-            }
-        }
+        check_format(&mut cx, &top);
         let sub = |cx: &mut Cx, name: &str, required: bool| -> Option<Tbl<'_, '_>> {
             let v = match top.get(name) {
                 Some(v) => v,
@@ -226,6 +474,9 @@ impl StationFile {
                 round_trip_delay_s = d / 1e3;
             }
         }
+        let calibration = top
+            .get("calibration")
+            .and_then(|_| calibration(&mut cx, &top));
         finish(&mut cx.diags);
         if !cx.diags.is_empty() {
             return Err(cx.diags);
@@ -256,6 +507,7 @@ impl StationFile {
             led_drive: ld,
             actuator_drive: ad,
             round_trip_delay_s,
+            calibration,
         })
     }
 
@@ -277,6 +529,45 @@ impl StationFile {
             .map(|c| (true, c))
             .chain(outs.into_iter().flatten().map(|c| (false, c)))
             .collect()
+    }
+
+    /// The loopback cable moved to output `OUT` and input `IN` (1-based,
+    /// `OUT:IN`, as `certlab calibrate --loopback` takes it); a channel
+    /// another part uses in that direction is refused, as in the file.
+    pub fn with_loopback(mut self, spec: &str) -> Result<StationFile> {
+        let bad = |why: String| Error::BadInput(format!("--loopback {spec}: {why}"));
+        let (o, i) = spec
+            .split_once(':')
+            .ok_or_else(|| bad("give the cable's ends as OUT:IN, 1-based (e.g. 4:4)".into()))?;
+        let num = |s: &str, dir: &str| -> Result<u16> {
+            match s.trim().parse::<u16>() {
+                Ok(n) if (1..=64).contains(&n) => Ok(n - 1),
+                _ => Err(bad(format!("{dir} channel {s:?} is not 1..64"))),
+            }
+        };
+        let (o, i) = (num(o, "output")?, num(i, "input")?);
+        for (input, c) in self.channels() {
+            let (want, dir) = if input { (i, "input") } else { (o, "output") };
+            if c.index == want && !c.name.ends_with(".loopback") {
+                return Err(bad(format!(
+                    "{dir} channel {} is `{}` in {}",
+                    want + 1,
+                    c.name,
+                    self.path.display()
+                )));
+            }
+        }
+        self.loopback_out = Some(Channel {
+            index: o,
+            name: "outputs.loopback",
+            span: 0..0,
+        });
+        self.loopback_in = Some(Channel {
+            index: i,
+            name: "inputs.loopback",
+            span: 0..0,
+        });
+        Ok(self)
     }
 
     /// `file:line:column` of a span of the file.
