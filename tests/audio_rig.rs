@@ -2,7 +2,7 @@
 //! (`--rig audio:sim`, the simulated interface behind the same `Interface`
 //! trait as ALSA's). A profile's latency steps measure the simulated DUT's
 //! latencies plus what the interface's converters add (the station's own
-//! path, which no calibration subtracts yet) within the stated
+//! path, which only a station calibration subtracts: tests/calibrate.rs) within the stated
 //! uncertainty; `certlab probe rig` finds the interface's loopback latency;
 //! and every bad input has its message and exit code.
 

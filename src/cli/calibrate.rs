@@ -121,7 +121,7 @@ pub fn run(a: CalibrateArgs) -> Result<ExitStatus> {
     if a.json {
         print_json(&o)?;
     } else {
-        print_text(&o, &cal);
+        print_text(&o, &cal, base.is_some());
     }
     Ok(ExitStatus::Ok)
 }
@@ -239,7 +239,7 @@ fn write_atomically(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-fn print_text(o: &Out, cal: &Calibration) {
+fn print_text(o: &Out, cal: &Calibration, audio_rig: bool) {
     let line = |what: &str, t: &Option<Term>| {
         if let Some(t) = t {
             println!(
@@ -250,7 +250,7 @@ fn print_text(o: &Out, cal: &Calibration) {
     };
     println!("rig {}: calibrated", o.rig_serial);
     line("loopback (output to input)", &cal.loopback);
-    if cal.loopback.is_none() && o.acoustic.is_some() && o.loopback.is_none() {
+    if audio_rig && cal.loopback.is_none() {
         println!("loopback: not measured (no loopback cable named)");
     }
     line("acoustic (speaker to microphone)", &cal.acoustic);

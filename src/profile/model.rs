@@ -25,6 +25,9 @@ pub struct Profile {
     pub device_class: DeviceClass,
     pub title: String,
     pub description: String,
+    /// A station calibration no older than this is required of every step
+    /// that crosses the rig (`calibration_max_age_days`); `None`: none is.
+    pub calibration_max_age_days: Option<f64>,
     pub steps: Vec<Step>,
     /// SHA-256 of the file's bytes, lowercase hex.
     pub sha256: String,

@@ -124,6 +124,10 @@ pub struct StationRecord {
     /// "real" or "virtual" (the in-process simulated station's clock).
     #[serde(default = "real_clock")]
     pub clock: String,
+    /// The station calibration the run was given (`--station`), whether it
+    /// was used and why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::run::calibration::CalibrationRecord>,
 }
 
 fn real_clock() -> String {
@@ -182,6 +186,10 @@ pub struct StepRecord {
     /// Absent when no shot crosses the rig's clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shots_converted_with: Option<SyncConversion>,
+    /// The station calibration's terms subtracted from every measured shot
+    /// (values, statistics and verdicts include it); absent when none was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub station_corrections: Vec<crate::run::calibration::Correction>,
     #[serde(with = "crate::timestamp::serde_record")]
     pub started_at: DateTime<Utc>,
     #[serde(with = "crate::timestamp::serde_record")]
@@ -328,6 +336,7 @@ pub fn step_record(
             .iter()
             .any(|s| s.crossing.is_some())
             .then_some(m.sync_conversion),
+        station_corrections: Vec::new(),
         started_at,
         finished_at,
         raw,
@@ -403,6 +412,7 @@ pub fn skipped_record(step: &Step, why: &str, at: DateTime<Utc>) -> StepRecord {
         anomalies: Anomalies::default(),
         stream_drift_ppm: None,
         shots_converted_with: None,
+        station_corrections: Vec::new(),
         started_at: at,
         finished_at: at,
         raw: Vec::new(),

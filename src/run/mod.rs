@@ -26,6 +26,9 @@ use crate::time::HostTime;
 use crate::timestamp;
 use crate::{Error, Result};
 
+pub mod calibration;
+use calibration::Verdict;
+
 /// What `certlab run` was asked to do.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -43,7 +46,8 @@ pub struct RunOptions {
     pub signing: crate::trust::Signing,
     /// Run a simulated station in real time rather than virtual time.
     pub realtime: bool,
-    /// The station file of an audio-interface rig (`--station`).
+    /// The station file (`--station`): an audio-interface rig's channel map
+    /// and calibration, or another rig's calibration alone.
     pub station: Option<PathBuf>,
 }
 
@@ -75,6 +79,15 @@ pub fn execute(opts: RunOptions) -> Result<RunSummary> {
     // still while it works, from before the station's first moment.
     let clock = station::clock_for(&opts.device, opts.rig.as_deref(), opts.realtime)?;
     let _driving = clock.participate();
+    // The station's calibration is read before the station opens: a bad
+    // file is bad input (exit 3) and touches no hardware.
+    let calibrated = match &opts.station {
+        Some(p) => Some(station::audio_rig::station_file::Calibrated::load(
+            p,
+            opts.rig.as_deref().is_some_and(|r| r.starts_with("audio:")),
+        )?),
+        None => None,
+    };
     let station = station::open_with(
         &opts.device,
         opts.rig.as_deref(),
@@ -117,7 +130,14 @@ pub fn execute(opts: RunOptions) -> Result<RunSummary> {
         .enable_all()
         .build()
         .map_err(|e| Error::Harness(format!("cannot start the runtime: {e}")))?;
-    let report = rt.block_on(run_steps(&opts, station, &dir, started, &marking))?;
+    let report = rt.block_on(run_steps(
+        &opts,
+        station,
+        calibrated.as_ref(),
+        &dir,
+        started,
+        &marking,
+    ))?;
     drop(rt);
     // Nothing may write into the directory once it is signed: the log is
     // closed first, and the signature is the last file.
@@ -225,6 +245,7 @@ fn init_log(dir: &std::path::Path) -> Option<LogFile> {
 async fn run_steps(
     opts: &RunOptions,
     mut station: Station,
+    calibrated: Option<&station::audio_rig::station_file::Calibrated>,
     dir: &std::path::Path,
     started: DateTime<Utc>,
     marking: &crate::trust::marking::Marking,
@@ -243,6 +264,24 @@ async fn run_steps(
     }
     let mut sync = ClockSync::new();
     let rig_info = station.rig.info();
+    let (cal, cal_record) = calibration::check(
+        calibrated,
+        &rig_info.serial,
+        opts.profile.calibration_max_age_days,
+        started,
+    );
+    match &cal {
+        Verdict::Refuse(why) => {
+            eprintln!("certlab: the station calibration cannot be used: {why}");
+            tracing::warn!(reason = %why, "station calibration refused");
+        }
+        Verdict::Use(c) => {
+            tracing::info!(rig_serial = %c.rig_serial, record = ?cal_record, "station calibration used")
+        }
+        Verdict::None => {
+            tracing::info!("no station calibration: figures include the station's own paths")
+        }
+    }
     let identity = station.identity.clone();
     let scenario = station.scenario.clone();
     let profile = &opts.profile;
@@ -263,6 +302,17 @@ async fn run_steps(
             continue;
         }
         let step_start = wall.of(station.clock.now());
+        // A step that crosses the rig needs the calibration the run was
+        // refused: it is the station's fault, and nothing is measured.
+        if let (true, Verdict::Refuse(why)) = (step.kind.is_latency(), &cal) {
+            let mut rec = report::skipped_record(step, why, step_start);
+            rec.outcome = report::StepOutcome::Error;
+            rec.reason = Some(format!("station calibration: {why}"));
+            tracing::info!(step = %step.id, reason = ?rec.reason, "step not run");
+            entries.push(Entry::Skipped(rec));
+            stop_reason = Some(format!("skipped: step {} ended in ERROR", step.id));
+            continue;
+        }
         tracing::info!(step = %step.id, kind = step.kind.name(), "step started");
         let cancel = Arc::new(AtomicBool::new(false));
         let seed = u64::from_le_bytes(
@@ -338,6 +388,7 @@ async fn run_steps(
             // A step during whose kept attempt the rig restarted keeps its
             // own conversion, as do the steps before it.
             reconvert: !restarted,
+            corrections: Vec::new(),
         };
         // Judged now on the step's own conversion only to know whether the
         // run goes on: an ERROR does not depend on the shots' figures. The
@@ -369,6 +420,12 @@ async fn run_steps(
         };
         if let (true, Some(est)) = (ran.reconvert, &est) {
             ran.reconvert_with(est);
+        }
+        // The station's own paths out of every figure, after the final
+        // conversion and before judging.
+        if let Verdict::Use(c) = &cal {
+            ran.corrections = calibration::corrections(step.kind, c);
+            calibration::correct(&mut ran.m, &ran.corrections);
         }
         if let Some(table) = report::crossings_table(step, &ran.m) {
             ran.raw
@@ -433,6 +490,7 @@ async fn run_steps(
                 "real"
             }
             .into(),
+            calibration: cal_record,
         },
         clock_sync: ClockSyncRecord {
             bound_us,
@@ -597,6 +655,8 @@ struct RanStep {
     /// the end of the run, so that its shots can be converted with the
     /// run's last estimate.
     reconvert: bool,
+    /// The station calibration's terms subtracted from its shots.
+    corrections: Vec<calibration::Correction>,
 }
 
 impl RanStep {
@@ -625,6 +685,7 @@ impl RanStep {
             self.finished,
             self.raw.clone(),
         );
+        rec.station_corrections = self.corrections.clone();
         if let Some(why) = &self.vanished {
             if rec.outcome != report::StepOutcome::Error {
                 rec.outcome = report::StepOutcome::Error;

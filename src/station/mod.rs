@@ -552,7 +552,8 @@ pub fn open_audio_rig_alone(
     Ok((rig, host_clock.into()))
 }
 
-/// [`open`], with the station file (`--station`) of an `audio:` rig.
+/// [`open`], with the station file (`--station`): an `audio:` rig's channel
+/// map (another rig's holds only a calibration, which the run reads).
 pub fn open_with(
     spec_text: &str,
     rig: Option<&str>,
@@ -598,12 +599,9 @@ pub fn open_with(
             DeviceSpec::Serial(_) => open(spec_text, None, scenario, class, clock),
         };
     }
-    if station_file.is_some() {
-        return Err(Error::BadInput(
-            "--station FILE is the channel map of an audio-interface rig (--rig audio:DEVICE);              this rig takes none"
-                .into(),
-        ));
-    }
+    // Any other rig's station file holds only its calibration, which the
+    // run reads (`run::calibration`); the rig itself takes nothing from it.
+    let _ = station_file;
     let rig_port = match rig {
         None | Some("sim") => None,
         Some(r) => Some(parse_rig(r)?),

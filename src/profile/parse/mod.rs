@@ -36,6 +36,7 @@ const TOP_KEYS: &[&str] = &[
     "device_class",
     "title",
     "description",
+    "calibration_max_age_days",
     "steps",
 ];
 
@@ -136,6 +137,9 @@ pub fn parse_profile(text: &str) -> Result<Profile, Vec<Diagnostic>> {
         .string(&top, "description")
         .map(|(s, _)| s.to_string())
         .unwrap_or_default();
+    let calibration_max_age_days = cx
+        .num_in(&top, "calibration_max_age_days", 0.0, true, 3650.0, " days")
+        .map(|(d, _)| d);
 
     let mut steps = Vec::new();
     match cx.tables(&top, "steps", "[[steps]]") {
@@ -169,6 +173,7 @@ pub fn parse_profile(text: &str) -> Result<Profile, Vec<Diagnostic>> {
         device_class: device_class.unwrap_or(DeviceClass::Speakerphone),
         title,
         description,
+        calibration_max_age_days,
         steps,
         sha256: hex::encode(Sha256::digest(text.as_bytes())),
         source: PathBuf::new(),

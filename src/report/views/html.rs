@@ -283,6 +283,51 @@ fn summary(p: &mut Page, r: &Report) {
         fact_mono(p, "Scenario", &s.path);
         fact_mono(p, "Scenario SHA-256", &s.sha256);
     }
+    match &r.station.calibration {
+        Some(c) => {
+            let terms: Vec<String> = c
+                .terms
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} {:.1} ± {:.1} µs ({} bursts, measured {}, {})",
+                        t.name,
+                        t.latency_us,
+                        t.uncertainty_us,
+                        t.shots,
+                        timestamp::record(t.measured),
+                        match t.use_ {
+                            crate::run::calibration::TermUse::Subtracted => "subtracted",
+                            crate::run::calibration::TermUse::Recorded => "recorded only",
+                        }
+                    )
+                })
+                .collect();
+            let limit = c
+                .max_age_days
+                .map_or(String::new(), |d| format!(", the profile allows {d} days"));
+            fact(
+                p,
+                "Station calibration",
+                &format!(
+                    "{} for rig {}, {:.1} days old{limit}: {}",
+                    c.path,
+                    c.rig_serial,
+                    c.age_days,
+                    terms.join("; ")
+                ),
+            );
+            fact_mono(p, "Calibration SHA-256", &c.sha256);
+            if let Some(why) = &c.refused {
+                fact(p, "Calibration refused", why);
+            }
+        }
+        None => fact(
+            p,
+            "Station calibration",
+            "none: every figure includes the station's own paths",
+        ),
+    }
     if r.station.clock == "virtual" {
         fact(
             p,
@@ -484,6 +529,23 @@ fn step(p: &mut Page, d: &StepData, plots: &[Plot]) {
             p,
             "Clock sync",
             "no shot of this step crosses the rig's clock, so no sync bound enters its uncertainty",
+        );
+    }
+    if !s.station_corrections.is_empty() {
+        let c: Vec<String> = s
+            .station_corrections
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} ({} share) {:.1} ± {:.1} µs",
+                    c.term, c.share, c.subtracted_us, c.uncertainty_us
+                )
+            })
+            .collect();
+        fact(
+            p,
+            "Station calibration",
+            &format!("subtracted from every shot: {}", c.join("; ")),
         );
     }
     if let Some(ppm) = s.stream_drift_ppm {

@@ -347,6 +347,45 @@ fn term(cx: &mut Cx, t: &Tbl<'_, '_>) -> Option<Term> {
     })
 }
 
+/// The calibration a run takes with `--station`, and the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibrated {
+    pub path: PathBuf,
+    pub sha256: String,
+    /// `None` when the file (an audio-interface rig's channel map) has no
+    /// `[calibration]` yet.
+    pub calibration: Option<Calibration>,
+}
+
+impl Calibrated {
+    /// Read a station file for its calibration: an audio-interface rig's
+    /// (`audio_rig`: the channel map with an optional `[calibration]`) or
+    /// another rig's (only `format` and `[calibration]`). Every problem as
+    /// `file:line:column: message` (exit 3).
+    pub fn load(path: &Path, audio_rig: bool) -> Result<Calibrated> {
+        if audio_rig {
+            let st = StationFile::load(path)?;
+            return Ok(Calibrated {
+                path: st.path,
+                sha256: st.sha256,
+                calibration: st.calibration,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::BadInput(format!("cannot read station file {}: {e}", path.display()))
+        })?;
+        let cal = Calibration::parse_alone(&text).map_err(|diagnostics| Error::Profile {
+            path: path.to_path_buf(),
+            diagnostics: diagnostics.iter().map(|d| d.render(path, &text)).collect(),
+        })?;
+        Ok(Calibrated {
+            path: path.to_path_buf(),
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
+            calibration: Some(cal),
+        })
+    }
+}
+
 impl StationFile {
     /// Read and validate a station file; every problem as `file:line:column: message` (exit 3).
     pub fn load(path: &Path) -> Result<StationFile> {
