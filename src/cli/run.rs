@@ -46,7 +46,9 @@ pub struct RunArgs {
     /// audio:hw:CARD=Scarlett or audio:usb:VID:PID; audio:sim simulates one).
     #[arg(long, value_name = "SPEC")]
     rig: Option<String>,
-    /// The station file of an audio:… rig: its channel map (docs/audio-rig.md).
+    /// The station file: an audio:… rig's channel map, and for any rig the
+    /// station calibration `certlab calibrate` wrote, recorded and
+    /// subtracted in the budget (docs/audio-rig.md).
     #[arg(long, value_name = "FILE")]
     station: Option<PathBuf>,
     /// The vendor whose device this is, as the program knows it.
